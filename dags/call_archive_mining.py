@@ -1,0 +1,87 @@
+"""call_archive_mining: the day's call recordings -> speech jobs -> Parquet warehouse.
+
+The run with logical date D processes the recordings whose call date is D and that
+are not loaded as ``completed`` yet; it fires after day D ends. The same DAG
+backfills: ``airflow backfill create --dag-id call_archive_mining --from-date A --to-date B``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
+
+from callmine.operators.transcribe import TranscribeBatchOperator
+from callmine.pipeline import env_default
+
+# Defaults come from the environment so an operator configures a deployment once;
+# the UI form can still override each one per run.
+PARAMS = {
+    "source_uri": Param(
+        env_default("CALLMINE_SOURCE_URI", "data/recordings"), type="string", minLength=1,
+        description="Folder or fsspec URL holding the recordings (YYYY/MM/DD/ folders or dated file names).",
+    ),
+    "warehouse_uri": Param(
+        env_default("CALLMINE_WAREHOUSE_URI", "data/warehouse"), type="string", minLength=1,
+        description="Root of the Parquet warehouse (local folder or object-store URL).",
+    ),
+    "provider": Param(
+        env_default("CALLMINE_PROVIDER", "pyai"), type="string", enum=["pyai"],
+        description="Speech provider; pyai uses the Airflow connection pyai_default.",
+    ),
+    "batch_size": Param(
+        int(env_default("CALLMINE_BATCH_SIZE", "50")), type="integer", minimum=1, maximum=1000,
+        description="Recordings per batch: one mapped transcribe task and one trigger per batch.",
+    ),
+    "trackers": Param(
+        env_default("CALLMINE_TRACKERS", "include/trackers/default.yaml"), type="string", minLength=1,
+        description="Keyword-tracker YAML file (relative paths are under the project root).",
+    ),
+    "reprocess": Param(False, type="boolean", description="Transcribe again even if already loaded."),
+    "speakers": Param(
+        2, type="integer", minimum=1, maximum=10, description="Expected speakers in mono recordings."
+    ),
+}
+
+
+@dag(
+    dag_id="call_archive_mining",
+    schedule=CronDataIntervalTimetable("@daily", timezone="UTC"),
+    start_date=datetime(2020, 1, 1, tzinfo=timezone.utc),
+    catchup=False,
+    max_active_runs=4,
+    params=PARAMS,
+    default_args={"retries": 2, "retry_delay": timedelta(seconds=20)},
+    tags=["callmine"],
+    doc_md=__doc__,
+)
+def call_archive_mining() -> None:
+    @task
+    def discover(**context) -> list[dict]:
+        from callmine.pipeline import plan_day, settings_for_run
+
+        return plan_day(settings_for_run(context), int(context["params"]["batch_size"]))
+
+    @task(trigger_rule="all_done")
+    def load(**context) -> dict:
+        from callmine.pipeline import load_day, settings_for_run
+
+        return load_day(settings_for_run(context))
+
+    @task
+    def report(summary: dict) -> dict:
+        """Fails the run when a batch failed, after load saved everything that did finish."""
+        return summary
+
+    transcribed = TranscribeBatchOperator.partial(
+        task_id="transcribe",
+        map_index_template="{{ task.batch['batch_id'] }}",
+        retries=3,
+        retry_delay=timedelta(seconds=10),
+    ).expand(batch=discover())
+    loaded = load()
+    transcribed >> loaded
+    transcribed >> report(loaded)
+
+
+call_archive_mining()

@@ -1,0 +1,1 @@
+"""callmine: mine archives of recorded phone calls (Airflow 3 + speech-to-text + Parquet + DuckDB)."""

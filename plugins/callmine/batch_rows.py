@@ -1,0 +1,112 @@
+"""Turn one batch's outcomes (transcripts or failures) into warehouse rows, column-wise."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pyarrow as pa
+
+from callmine.metrics import compute_speaker_metrics
+from callmine.recordings import Recording, RunSettings
+from callmine.roles import assign_roles
+from callmine.trackers import TrackerSet
+from callmine.transcript import Transcript
+from callmine.warehouse.schema import TABLES, file_schema
+
+
+class BatchRows:
+    """Accumulates per-call tables; ``tables()`` returns one Arrow table per warehouse table."""
+
+    def __init__(self, settings: RunSettings, trackers: TrackerSet, ingested_at: datetime | None = None) -> None:
+        self.settings = settings
+        self.trackers = trackers
+        self.ingested_at = ingested_at or datetime.now(timezone.utc)
+        self._parts: dict[str, list[pa.Table]] = {name: [] for name in TABLES}
+        self.completed = 0
+        self.failed = 0
+
+    def _call_row(self, rec: Recording, **values: object) -> pa.Table:
+        row = {
+            "call_id": rec.call_id,
+            "source_uri": rec.source_uri,
+            "duration_s": rec.duration_s,
+            "channels": rec.channels,
+            "provider": self.settings.provider,
+            "ingested_at": self.ingested_at,
+            "run_id": self.settings.run_id,
+            "format": rec.format,
+            "size_bytes": rec.size_bytes,
+            **values,
+        }
+        return pa.Table.from_pylist([row], schema=_CALLS_FILE_SCHEMA)
+
+    def add_failed(self, rec: Recording, error: str, job_id: str | None = None) -> None:
+        self.failed += 1
+        self._parts["calls"].append(
+            self._call_row(
+                rec, provider_job_id=job_id, diarization=rec.diarization.value if rec.channels else None,
+                status="failed", error=error,
+            )
+        )
+
+    def add_completed(
+        self, rec: Recording, job_id: str, transcript: Transcript, billed_s: float | None,
+        subtitle_uris: dict[str, str],
+    ) -> None:
+        seg, words = transcript.segments, transcript.words
+        if len(seg) == 0 or len(words) == 0:
+            # The contract: a completed call always has segments, words and metrics.
+            self.add_failed(rec, "no speech recognized in the recording", job_id)
+            return
+        self.completed += 1
+        cid = rec.call_id
+        n_seg, n_words = len(seg), len(words)
+        originals = transcript.original_speakers
+        self._parts["segments"].append(pa.table({
+            "call_id": [cid] * n_seg,
+            "segment_idx": pa.array(range(n_seg), pa.int32()),
+            "speaker": seg.speaker,
+            "channel": pa.array(seg.channel, pa.int32()),
+            "start_s": pa.array(seg.start, pa.float64()),
+            "end_s": pa.array(seg.end, pa.float64()),
+            "text": seg.text,
+            "speaker_original": [originals.get(s) for s in seg.speaker],
+        }))
+        self._parts["words"].append(pa.table({
+            "call_id": [cid] * n_words,
+            "word_idx": pa.array(range(n_words), pa.int32()),
+            "segment_idx": pa.array(words.segment_idx, pa.int32()),
+            "speaker": words.speaker,
+            "start_s": pa.array(words.start, pa.float64()),
+            "end_s": pa.array(words.end, pa.float64()),
+            "word": words.word,
+            "confidence": pa.array(words.confidence, pa.float64()),
+        }))
+        roles = assign_roles(seg, f"ch{self.settings.agent_channel}")
+        metrics = compute_speaker_metrics(seg, words, roles)
+        self._parts["speaker_metrics"].append(pa.Table.from_pylist(
+            [{"call_id": cid, **{f: getattr(m, f) for f in m.__slots__}} for m in metrics],
+            schema=TABLES["speaker_metrics"],
+        ))
+        hits = self.trackers.find_hits(seg, words)
+        if hits:
+            self._parts["keyword_hits"].append(pa.Table.from_pylist(
+                [{"call_id": cid, "tracker": h.tracker, "term": h.term, "speaker": h.speaker,
+                  "start_s": h.start_s, "segment_idx": h.segment_idx, "word_idx": h.word_idx} for h in hits],
+                schema=TABLES["keyword_hits"],
+            ))
+        self._parts["calls"].append(self._call_row(
+            rec, provider_job_id=job_id, diarization=transcript.diarization.value, status="completed",
+            error=None, speakers=len(metrics), audio_seconds_billed=billed_s,
+            srt_uri=subtitle_uris.get("srt"), vtt_uri=subtitle_uris.get("vtt"),
+        ))
+
+    def tables(self) -> dict[str, pa.Table]:
+        out: dict[str, pa.Table] = {}
+        for name, parts in self._parts.items():
+            if parts:
+                out[name] = pa.concat_tables(parts, promote_options="default")
+        return out
+
+
+_CALLS_FILE_SCHEMA = file_schema("calls")

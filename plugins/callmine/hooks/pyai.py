@@ -1,0 +1,266 @@
+"""PyAI Hear async jobs API: one hook owning the HTTP, sync (operators) and async (triggers).
+
+Connection ``pyai_default`` (conn_type http): host = base URL, password = API key, e.g.
+``AIRFLOW_CONN_PYAI_DEFAULT='{"conn_type": "http", "host": "http://127.0.0.1:8700", "password": "..."}'``.
+The key is sent as a bearer token to the API host only: signed ``result_url`` and
+subtitle URLs point elsewhere and are fetched without it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from callmine.errors import ProviderError, ProviderUnavailableError, error_from_response
+from callmine.retry import Backoff
+
+try:  # the hook must import where Airflow is absent too (unit tests, the CLI)
+    from airflow.sdk import BaseHook
+except ImportError:  # pragma: no cover
+    BaseHook = object  # type: ignore[assignment,misc]
+
+JOBS_PATH = "/v1/transcription/jobs"
+TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
+RETRY_METHODS_SAFE = frozenset({"GET"})
+
+
+@dataclass(frozen=True, slots=True)
+class PyAIEndpoint:
+    base_url: str
+    api_key: str | None = field(default=None, repr=False)  # never in reprs, logs or exceptions
+
+    @classmethod
+    def from_connection(cls, conn: Any) -> PyAIEndpoint:
+        host = (conn.host or "").strip()
+        if not host:
+            raise ValueError(f"connection {conn.conn_id!r} has no host (the PyAI base URL)")
+        if "://" not in host:
+            scheme = conn.schema or "https"
+            host = f"{scheme}://{host}"
+        if conn.port and host.count(":") < 2:
+            host = f"{host}:{conn.port}"
+        return cls(base_url=host.rstrip("/"), api_key=conn.password or None)
+
+    def auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """An audio file to send as the multipart ``audio`` part."""
+
+    filename: str
+    content: bytes
+    content_type: str = "application/octet-stream"
+
+
+def _decode(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return response.text[:500]
+
+
+def _raise_for_status(response: httpx.Response, what: str) -> None:
+    if response.is_success:
+        return
+    raise error_from_response(response.status_code, _decode(response), dict(response.headers), what=what)
+
+
+def _form_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """JSON fields as multipart form fields: booleans as true/false, lists repeated."""
+    form: dict[str, Any] = {}
+    for key, value in fields.items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            form[key] = "true" if value else "false"
+        elif isinstance(value, (list, tuple)):
+            form[key] = [str(v) for v in value]
+        else:
+            form[key] = str(value)
+    return form
+
+
+class PyAIHook(BaseHook):  # type: ignore[misc,valid-type]
+    """Talks to a PyAI Hear jobs service (the hosted API or callmine's embedded engine)."""
+
+    conn_name_attr = "pyai_conn_id"
+    default_conn_name = "pyai_default"
+    conn_type = "http"
+    hook_name = "PyAI Hear"
+
+    def __init__(
+        self,
+        pyai_conn_id: str = default_conn_name,
+        *,
+        endpoint: PyAIEndpoint | None = None,
+        timeout_s: float = 30.0,
+        max_attempts: int = 6,
+        backoff: Backoff = Backoff(base_s=0.5, cap_s=20.0),
+    ) -> None:
+        super().__init__()
+        self.pyai_conn_id = pyai_conn_id
+        self._endpoint = endpoint
+        self.timeout = httpx.Timeout(timeout_s, connect=10.0)
+        self.max_attempts = max_attempts
+        self.backoff = backoff
+        self._client: httpx.Client | None = None
+
+    # -- connection -----------------------------------------------------------------
+    def get_endpoint(self) -> PyAIEndpoint:
+        if self._endpoint is None:
+            self._endpoint = PyAIEndpoint.from_connection(self.get_connection(self.pyai_conn_id))
+        return self._endpoint
+
+    async def aget_endpoint(self) -> PyAIEndpoint:
+        if self._endpoint is None:
+            conn = await self.aget_connection(self.pyai_conn_id)
+            self._endpoint = PyAIEndpoint.from_connection(conn)
+        return self._endpoint
+
+    def _sync_client(self) -> httpx.Client:
+        if self._client is None:
+            self._client = httpx.Client(timeout=self.timeout, follow_redirects=False)
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    # -- retry loops (one policy, two transports) -------------------------------------
+    def _send(self, method: str, url: str, *, what: str, idempotent: bool, **kwargs: Any) -> httpx.Response:
+        client = self._sync_client()
+        for attempt in range(self.max_attempts):
+            try:
+                response = client.request(method, url, **kwargs)
+                _raise_for_status(response, what)
+                return response
+            except (httpx.TimeoutException, httpx.TransportError) as exc:
+                error: ProviderError = ProviderUnavailableError(f"{what} failed: {type(exc).__name__}: {exc}")
+            except ProviderError as exc:
+                error = exc
+            if not (error.retryable and idempotent) or attempt + 1 == self.max_attempts:
+                raise error
+            delay = self.backoff.delay(attempt, error.retry_after_s)
+            self.log.warning("%s: %s; retrying in %.1fs (attempt %d/%d)", what, error, delay, attempt + 1, self.max_attempts)
+            time.sleep(delay)
+        raise AssertionError("unreachable")
+
+    async def _asend(
+        self, client: httpx.AsyncClient, method: str, url: str, *, what: str, **kwargs: Any
+    ) -> httpx.Response:
+        for attempt in range(self.max_attempts):
+            try:
+                response = await client.request(method, url, **kwargs)
+                _raise_for_status(response, what)
+                return response
+            except (httpx.TimeoutException, httpx.TransportError) as exc:
+                error: ProviderError = ProviderUnavailableError(f"{what} failed: {type(exc).__name__}: {exc}")
+            except ProviderError as exc:
+                error = exc
+            if not error.retryable or attempt + 1 == self.max_attempts:
+                raise error
+            await asyncio.sleep(self.backoff.delay(attempt, error.retry_after_s))
+        raise AssertionError("unreachable")
+
+    # -- jobs API (sync) ----------------------------------------------------------------
+    def submit_job(
+        self,
+        fields: Mapping[str, Any],
+        *,
+        idempotency_key: str,
+        upload: Upload | None = None,
+    ) -> dict[str, Any]:
+        """POST a job: JSON with ``audio_url``, or multipart with the ``audio`` part.
+
+        With an Idempotency-Key a retried POST is safe (same key + same body -> same job),
+        so transient failures are retried here too.
+        """
+        ep = self.get_endpoint()
+        headers = {**ep.auth_headers(), "Idempotency-Key": idempotency_key}
+        if upload is None:
+            kwargs: dict[str, Any] = {"json": {k: v for k, v in fields.items() if v is not None}}
+        else:
+            kwargs = {
+                "data": _form_fields(fields),
+                "files": {"audio": (upload.filename, upload.content, upload.content_type)},
+            }
+        response = self._send(
+            "POST", ep.base_url + JOBS_PATH, what="submit job", idempotent=True, headers=headers, **kwargs
+        )
+        return response.json()
+
+    def get_job(self, job_id: str) -> dict[str, Any]:
+        ep = self.get_endpoint()
+        response = self._send(
+            "GET", f"{ep.base_url}{JOBS_PATH}/{job_id}", what=f"get job {job_id}", idempotent=True,
+            headers=ep.auth_headers(),
+        )
+        return response.json()
+
+    def list_jobs(self, *, limit: int = 100, cursor: str | None = None) -> dict[str, Any]:
+        ep = self.get_endpoint()
+        params: dict[str, Any] = {"limit": limit}
+        if cursor:
+            params["cursor"] = cursor
+        response = self._send(
+            "GET", ep.base_url + JOBS_PATH, what="list jobs", idempotent=True, headers=ep.auth_headers(),
+            params=params,
+        )
+        return response.json()
+
+    def iter_jobs(self, *, page_size: int = 100) -> Iterator[dict[str, Any]]:
+        """Every job, newest first, following ``next_cursor`` until ``has_more`` is false."""
+        cursor: str | None = None
+        while True:
+            page = self.list_jobs(limit=page_size, cursor=cursor)
+            yield from page.get("data") or []
+            cursor = page.get("next_cursor")
+            if not page.get("has_more") or not cursor:
+                return
+
+    def me(self) -> dict[str, Any]:
+        ep = self.get_endpoint()
+        return self._send("GET", ep.base_url + "/v1/me", what="get /v1/me", idempotent=True, headers=ep.auth_headers()).json()
+
+    # -- jobs API (async: the triggerer and concurrent result fetching) ---------------------
+    def async_client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(timeout=self.timeout, follow_redirects=False,
+                                 limits=httpx.Limits(max_connections=32, max_keepalive_connections=32))
+
+    async def aget_job(self, client: httpx.AsyncClient, job_id: str) -> dict[str, Any]:
+        ep = await self.aget_endpoint()
+        response = await self._asend(
+            client, "GET", f"{ep.base_url}{JOBS_PATH}/{job_id}", what=f"get job {job_id}", headers=ep.auth_headers()
+        )
+        return response.json()
+
+    async def aget_job_once(self, client: httpx.AsyncClient, job_id: str) -> dict[str, Any]:
+        """One GET, no retry loop: the trigger's poll rounds are the retry."""
+        ep = await self.aget_endpoint()
+        response = await client.get(f"{ep.base_url}{JOBS_PATH}/{job_id}", headers=ep.auth_headers())
+        _raise_for_status(response, f"get job {job_id}")
+        return response.json()
+
+    async def afetch_result(self, client: httpx.AsyncClient, job: Mapping[str, Any]) -> dict[str, Any]:
+        """The result document of a completed job: inline, or from the signed ``result_url``."""
+        result = job.get("result")
+        if result:
+            return result
+        url = job.get("result_url")
+        if not url:
+            raise ProviderError(f"job {job.get('job_id')} is completed but has neither result nor result_url")
+        # Signed URL: no API key (it may live on another host, and a signed store rejects it).
+        response = await self._asend(client, "GET", url, what=f"fetch result of job {job.get('job_id')}")
+        return response.json()
+
+    async def afetch_signed(self, client: httpx.AsyncClient, url: str, *, what: str) -> bytes:
+        response = await self._asend(client, "GET", url, what=what)
+        return response.content

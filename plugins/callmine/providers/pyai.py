@@ -1,0 +1,72 @@
+"""The ``pyai`` provider: PyAI Hear async jobs (hosted, or callmine's embedded engine)."""
+
+from __future__ import annotations
+
+import asyncio
+import mimetypes
+
+import httpx
+
+from callmine.hooks.pyai import PyAIHook, Upload
+from callmine.providers.base import AudioSource, FetchedTranscript, JobRequest, JobStatus, SpeechProvider
+from callmine.providers.pyai_result import normalize_pyai_result
+from callmine.transcript import Diarization
+
+
+def job_error_text(error: object) -> str | None:
+    """``error`` is a string or ``{code, message}``; make it one readable line."""
+    if error is None or error == "":
+        return None
+    if isinstance(error, dict):
+        code, message = error.get("code"), error.get("message")
+        return f"{code}: {message}" if code and message else str(message or code or error)
+    return str(error)
+
+
+class PyAIProvider(SpeechProvider):
+    name = "pyai"
+    default_conn_id = "pyai_default"
+
+    def __init__(self, conn_id: str | None = None, hook: PyAIHook | None = None) -> None:
+        self.hook = hook or PyAIHook(conn_id or self.default_conn_id)
+
+    def submit(self, request: JobRequest, audio: AudioSource) -> str:
+        fields = {
+            "channel": request.diarization is Diarization.CHANNEL or None,
+            "diarize": request.diarization is Diarization.MODEL or None,
+            "speakers_expected": request.speakers if request.diarization is Diarization.MODEL else None,
+            "output_formats": list(request.output_formats),
+            "language": request.language,
+        }
+        upload = None
+        if audio.url is not None:
+            fields["audio_url"] = audio.url
+        else:
+            assert audio.content is not None
+            content_type = mimetypes.guess_type(audio.filename)[0] or "application/octet-stream"
+            upload = Upload(audio.filename, audio.content, content_type)
+        job = self.hook.submit_job(fields, idempotency_key=request.idempotency_key, upload=upload)
+        return job["job_id"]
+
+    def async_client(self) -> httpx.AsyncClient:
+        return self.hook.async_client()
+
+    async def apoll(self, client: httpx.AsyncClient, job_id: str) -> JobStatus:
+        job = await self.hook.aget_job_once(client, job_id)
+        return JobStatus(job_id=job_id, status=job.get("status", "queued"), error=job_error_text(job.get("error")))
+
+    async def afetch(self, client: httpx.AsyncClient, job_id: str, diarization: Diarization) -> FetchedTranscript:
+        job = await self.hook.aget_job(client, job_id)
+        result = await self.hook.afetch_result(client, job)
+        transcript = normalize_pyai_result(result, diarization)
+        fetched = await asyncio.gather(
+            *(
+                self.hook.afetch_signed(client, url, what=f"fetch {fmt} of job {job_id}")
+                for fmt, url in transcript.subtitle_urls.items()
+            )
+        )
+        return FetchedTranscript(
+            transcript=transcript,
+            subtitles=dict(zip(transcript.subtitle_urls, fetched)),
+            billed_seconds=transcript.audio_seconds,
+        )

@@ -1,0 +1,150 @@
+"""Atomic file I/O on a local folder or any fsspec URL.
+
+Every write goes to a temporary name in the destination folder and is then renamed
+onto the final name, so a reader (DuckDB globbing ``*.parquet``) never sees a
+half-written file: on local disk the rename is atomic and replaces the old file in
+one step; on object stores the copy behind ``mv`` is a single atomic PUT.
+Temporary names end in ``.tmp`` so no ``*.parquet`` glob can ever match them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from dataclasses import dataclass, field
+
+import fsspec
+import pyarrow as pa
+import pyarrow.parquet as pq
+from fsspec.core import url_to_fs
+from fsspec.implementations.local import LocalFileSystem
+
+TMP_SUFFIX = ".tmp"
+TMP_PREFIX = "."
+ROW_GROUP_SIZE = 128 * 1024  # ~1M words/day -> 8 row groups: prunable, not tiny
+COMPRESSION = "zstd"
+
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=+@:-]*$")
+
+
+def check_name(kind: str, value: str) -> str:
+    """Reject names that could escape their folder or collide with temp files."""
+    if not _SAFE_NAME.match(value or "") or ".." in value or value.endswith(TMP_SUFFIX):
+        raise ValueError(f"unsafe {kind} {value!r}: use letters, digits and . _ = + @ : -")
+    return value
+
+
+@dataclass
+class Storage:
+    """A warehouse root: ``uri`` is a local path or an fsspec URL."""
+
+    uri: str
+    storage_options: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.fs: fsspec.AbstractFileSystem
+        self.fs, root = url_to_fs(self.uri, **(self.storage_options or {}))
+        self.root = root.rstrip("/") or "/"
+
+    @property
+    def is_local(self) -> bool:
+        return isinstance(self.fs, LocalFileSystem)
+
+    def path(self, *parts: str) -> str:
+        return "/".join([self.root.rstrip("/"), *parts])
+
+    def url(self, path: str) -> str:
+        """Full URI for ``path``: a plain absolute path locally, else ``proto://...``."""
+        return path if self.is_local else self.fs.unstrip_protocol(path)
+
+    @property
+    def root_url(self) -> str:
+        return self.url(self.root)
+
+    # -- reads ---------------------------------------------------------------
+
+    def exists(self, path: str) -> bool:
+        return self.fs.exists(path)
+
+    def read_parquet(self, path: str, columns: list[str] | None = None) -> pa.Table | None:
+        """The file's table, or None if it does not exist."""
+        try:
+            with self.fs.open(path, "rb") as f:
+                return pq.read_table(f, columns=columns)
+        except FileNotFoundError:
+            return None
+
+    def list_files(self, folder: str, suffix: str = "") -> list[str]:
+        """Sorted file paths directly in ``folder`` (empty if it does not exist)."""
+        try:
+            entries = self.fs.ls(folder, detail=True)
+        except FileNotFoundError:
+            return []
+        return sorted(e["name"] for e in entries if e["type"] == "file" and e["name"].endswith(suffix))
+
+    def list_dirs(self, folder: str) -> list[str]:
+        try:
+            entries = self.fs.ls(folder, detail=True)
+        except FileNotFoundError:
+            return []
+        return sorted(e["name"].rstrip("/") for e in entries if e["type"] == "directory")
+
+    # -- writes --------------------------------------------------------------
+
+    def temp_path(self, final: str) -> str:
+        folder, _, name = final.rpartition("/")
+        return f"{folder}/{TMP_PREFIX}{name}.{uuid.uuid4().hex}{TMP_SUFFIX}"
+
+    def write_parquet_temp(self, final: str, table: pa.Table) -> str:
+        """Write ``table`` next to ``final`` under a temporary name; return that name."""
+        return self._write_temp(final, lambda f: pq.write_table(
+            table, f, compression=COMPRESSION, row_group_size=ROW_GROUP_SIZE,
+        ))
+
+    def write_bytes_temp(self, final: str, content: bytes) -> str:
+        return self._write_temp(final, lambda f: f.write(content))
+
+    def commit(self, temp: str, final: str) -> None:
+        """Publish a temp file under its final name (replaces any previous file)."""
+        self.fs.mv(temp, final)
+
+    def write_parquet_atomic(self, final: str, table: pa.Table) -> None:
+        self.commit(self.write_parquet_temp(final, table), final)
+
+    def write_bytes_atomic(self, final: str, content: bytes) -> None:
+        self.commit(self.write_bytes_temp(final, content), final)
+
+    def remove(self, path: str) -> bool:
+        """Delete a file if present; True if something was deleted."""
+        try:
+            self.fs.rm_file(path)
+            return True
+        except FileNotFoundError:
+            return False
+
+    def remove_tree(self, folder: str) -> None:
+        if self.fs.exists(folder):
+            self.fs.rm(folder, recursive=True)
+
+    def remove_stale_temps(self, folder: str) -> int:
+        """Delete temp files a crashed writer left behind (caller owns ``folder``)."""
+        stale = [p for p in self.list_files(folder, TMP_SUFFIX) if p.rpartition("/")[2].startswith(TMP_PREFIX)]
+        for path in stale:
+            self.remove(path)
+        return len(stale)
+
+    def _write_temp(self, final: str, write) -> str:
+        temp = self.temp_path(final)
+        self.fs.makedirs(temp.rpartition("/")[0], exist_ok=True)
+        try:
+            with self.fs.open(temp, "wb") as f:
+                write(f)
+                if self.is_local:
+                    # Without fsync a power cut after the rename can leave an empty file.
+                    f.flush()
+                    os.fsync(f.fileno())
+        except BaseException:
+            self.remove(temp)
+            raise
+        return temp

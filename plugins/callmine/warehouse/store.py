@@ -1,0 +1,200 @@
+"""``Warehouse``: the only writer of the Parquet warehouse.
+
+Loads are whole-partition MERGEs: for one ``call_date``, each table's single file is
+rewritten with the reloaded calls' old rows dropped and their new rows appended. That
+makes every load idempotent (re-running, clearing and re-running, or backfilling a
+day converges to the same rows) and keeps one file per table per partition.
+
+Concurrency model: one Airflow run owns one ``call_date`` at a time; different dates
+touch disjoint folders, so no locking is needed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from callmine.warehouse import staging
+from callmine.warehouse.conform import SchemaError, conform
+from callmine.warehouse.layout import partition_dir, partition_file, subtitle_file
+from callmine.warehouse.merge import call_ids_missing_from, call_ids_not_in, check_unique, merge_partition_table
+from callmine.warehouse.schema import (
+    PARTITION_COLUMN, REQUIRED_CHILDREN, STATUS_COMPLETED, TABLES, file_schema,
+)
+from callmine.warehouse.storage import Storage, check_name
+
+
+@dataclass(frozen=True, slots=True)
+class LoadResult:
+    call_date: dt.date
+    calls: int  # calls (re)loaded by this load
+    written: dict[str, int] = field(default_factory=dict)  # rows now in each partition file
+    removed: dict[str, int] = field(default_factory=dict)  # old rows of the reloaded calls dropped
+    added: dict[str, int] = field(default_factory=dict)  # new rows appended
+
+
+class Warehouse:
+    """A Parquet warehouse rooted at a local path or fsspec URL (created lazily)."""
+
+    def __init__(self, uri: str, storage_options: dict | None = None) -> None:
+        self.storage = Storage(str(uri), dict(storage_options or {}))
+
+    @property
+    def uri(self) -> str:
+        """Absolute root: a plain path for local disk, else ``proto://...``."""
+        return self.storage.root_url
+
+    def __repr__(self) -> str:
+        return f"Warehouse({self.uri!r})"
+
+    # -- reading -------------------------------------------------------------
+
+    def partition_uri(self, table: str, call_date: dt.date) -> str:
+        """The partition folder (``.../<table>/call_date=YYYY-MM-DD``)."""
+        return self.storage.url(self.storage.path(partition_dir(table, call_date)))
+
+    def partition_file_uri(self, table: str, call_date: dt.date) -> str:
+        return self.storage.url(self._file(table, call_date))
+
+    def read_partition(self, table: str, call_date: dt.date, columns: list[str] | None = None) -> pa.Table:
+        """The partition's rows in the logical schema (``calls`` gets its call_date back)."""
+        stored = self.storage.read_parquet(self._file(table, call_date), columns=columns)
+        if stored is None:
+            schema = TABLES[table]
+            return schema.empty_table() if columns is None else schema.empty_table().select(columns)
+        if columns is not None:
+            return stored
+        result = conform(table, stored, file_schema(table))
+        if TABLES[table].get_field_index(PARTITION_COLUMN) >= 0:
+            dates = pa.array([call_date] * result.num_rows, pa.date32())
+            result = conform(table, result.append_column(PARTITION_COLUMN, dates))
+        return result
+
+    def completed_call_ids(self, call_date: dt.date) -> set[str]:
+        calls = self.read_partition("calls", call_date, columns=["call_id", "status"])
+        done = calls.filter(pc.equal(calls.column("status"), STATUS_COMPLETED))
+        return set(done.column("call_id").to_pylist())
+
+    # -- staging -------------------------------------------------------------
+
+    def stage(self, run_key: str, batch: str, tables: dict[str, pa.Table]) -> None:
+        staging.stage(self.storage, run_key, batch, tables)
+
+    def staged_tables(self, run_key: str) -> dict[str, pa.Table]:
+        return staging.staged_tables(self.storage, run_key)
+
+    def clear_stage(self, run_key: str) -> None:
+        staging.clear_stage(self.storage, run_key)
+
+    # -- loading -------------------------------------------------------------
+
+    def replace_calls(self, call_date: dt.date, tables: dict[str, pa.Table]) -> LoadResult:
+        """MERGE ``tables`` into the ``call_date`` partition, replacing whole calls.
+
+        The calls in ``tables["calls"]`` are replaced in every table; a table absent
+        from ``tables`` counts as empty for them (a call reloaded as failed loses its
+        old segments). Everything is validated and written to temp files before the
+        first rename; renames go children first and ``calls`` last.
+        """
+        incoming = self._prepare(call_date, tables)
+        replaced_ids = incoming["calls"].column("call_id").combine_chunks()
+        if len(replaced_ids) == 0:
+            return LoadResult(call_date, calls=0)
+        merged = {}
+        for name in TABLES:
+            existing = self.storage.read_parquet(self._file(name, call_date))
+            if existing is not None:
+                existing = conform(name, existing, file_schema(name))
+            merged[name] = merge_partition_table(name, existing, incoming[name], replaced_ids)
+
+        temps: dict[str, str] = {}
+        try:
+            for name in TABLES:
+                self.storage.remove_stale_temps(self.storage.path(partition_dir(name, call_date)))
+                if merged[name].table.num_rows:
+                    temps[name] = self.storage.write_parquet_temp(self._file(name, call_date), merged[name].table)
+            # Point of no return: publish children first, calls last.
+            for name in TABLES:
+                final = self._file(name, call_date)
+                if name in temps:
+                    self.storage.commit(temps[name], final)
+                    del temps[name]
+                else:
+                    self.storage.remove(final)  # partition became empty for this table
+        finally:
+            for temp in temps.values():  # not published: leave no litter behind
+                self.storage.remove(temp)
+        return LoadResult(
+            call_date,
+            calls=len(replaced_ids),
+            written={name: m.table.num_rows for name, m in merged.items()},
+            removed={name: m.removed for name, m in merged.items()},
+            added={name: m.added for name, m in merged.items()},
+        )
+
+    # -- subtitles -----------------------------------------------------------
+
+    def write_subtitle(self, call_date: dt.date, call_id: str, fmt: str, content: bytes) -> str:
+        """Store an SRT/VTT file atomically (overwrites); return its URI."""
+        check_name("call_id", call_id)
+        if fmt not in ("srt", "vtt"):
+            raise ValueError(f"subtitle format must be 'srt' or 'vtt', got {fmt!r}")
+        if isinstance(content, str):
+            content = content.encode("utf-8")
+        path = self.storage.path(subtitle_file(call_date, call_id, fmt))
+        self.storage.write_bytes_atomic(path, content)
+        return self.storage.url(path)
+
+    # -- internals -----------------------------------------------------------
+
+    def _file(self, table: str, call_date: dt.date) -> str:
+        return self.storage.path(partition_file(table, call_date))
+
+    def _prepare(self, call_date: dt.date, tables: dict[str, pa.Table]) -> dict[str, pa.Table]:
+        """Conform and validate the incoming rows; returns on-disk-shaped tables."""
+        unknown = set(tables) - set(TABLES)
+        if unknown:
+            raise KeyError(f"unknown table(s) {sorted(unknown)}; known: {', '.join(TABLES)}")
+        if "calls" not in tables:
+            raise SchemaError("replace_calls needs a 'calls' table: it names the calls being replaced")
+        calls = _with_partition_date(conform("calls", tables["calls"]), call_date)
+        check_unique("calls (incoming)", calls, ("call_id",))
+        ids = calls.column("call_id").combine_chunks()
+
+        prepared = {"calls": calls.drop_columns([PARTITION_COLUMN])}
+        for name in TABLES:
+            if name == "calls":
+                continue
+            table = conform(name, tables[name]) if name in tables else TABLES[name].empty_table()
+            strays = call_ids_not_in(table, ids)
+            if strays:
+                # Their old rows would not be removed, so they would duplicate.
+                raise SchemaError(f"{name}: rows for call_id(s) {strays[:5]} that are not in calls")
+            prepared[name] = table
+
+        completed = pc.filter(ids, pc.equal(calls.column("status").combine_chunks(), STATUS_COMPLETED))
+        for name in REQUIRED_CHILDREN:
+            missing = call_ids_missing_from(prepared[name], completed)
+            if missing:
+                raise SchemaError(
+                    f"{name}: completed call(s) {missing[:5]} have no rows; "
+                    f"a completed call needs {', '.join(REQUIRED_CHILDREN)} (load it as failed otherwise)"
+                )
+        return prepared
+
+
+def _with_partition_date(calls: pa.Table, call_date: dt.date) -> pa.Table:
+    """Fill a null call_date with the partition's; reject rows dated elsewhere."""
+    partition_dir("calls", call_date)  # rejects a datetime before it can mis-partition
+    partition_date = pa.scalar(call_date, pa.date32())
+    column = calls.column(PARTITION_COLUMN)
+    wrong = pc.filter(column, pc.not_equal(column, partition_date))
+    if len(wrong):
+        raise SchemaError(
+            f"calls: call_date {sorted(set(wrong.to_pylist()))[:3]} does not match the partition {call_date}"
+        )
+    filled = pc.fill_null(column, partition_date)
+    return calls.set_column(calls.schema.get_field_index(PARTITION_COLUMN), PARTITION_COLUMN, filled)

