@@ -102,7 +102,7 @@ FROM (
         CAST(NULL AS VARCHAR[]) AS action_items,
         CAST(NULL AS VARCHAR) AS sentiment,
         CAST(NULL AS STRUCT(name VARCHAR, start_s DOUBLE, end_s DOUBLE, summary VARCHAR)[]) AS phases,
-        CAST(NULL AS TIMESTAMPTZ) AS generated_at,
+        CAST(NULL AS TIMESTAMP WITH TIME ZONE) AS generated_at,
         CAST(NULL AS DATE) AS call_date
     WHERE false
     UNION ALL BY NAME
@@ -128,7 +128,7 @@ FROM (
         CAST(NULL AS VARCHAR) AS error,
         CAST(NULL AS INTEGER) AS speakers,
         CAST(NULL AS DOUBLE) AS audio_seconds_billed,
-        CAST(NULL AS TIMESTAMPTZ) AS ingested_at,
+        CAST(NULL AS TIMESTAMP WITH TIME ZONE) AS ingested_at,
         CAST(NULL AS VARCHAR) AS run_id,
         CAST(NULL AS VARCHAR) AS format,
         CAST(NULL AS BIGINT) AS size_bytes,

@@ -34,7 +34,7 @@ def test_first_load_writes_every_nonempty_table(wh: Warehouse):
     day = make_day(DAY, n_calls=3)
     result = wh.replace_calls(DAY, day)
     for name in ("calls", "segments", "words", "speaker_metrics", "keyword_hits"):
-        assert wh.read_partition(name, DAY).num_rows == day[name].num_rows == result.written[name]
+        assert wh.read_partition(name, DAY).num_rows == day[name].num_rows == result.partition_rows[name]
     assert result.calls == 3
 
 
@@ -44,7 +44,7 @@ def test_replacing_a_day_twice_leaves_the_same_rows(wh: Warehouse):
     first = snapshot(wh)
     result = wh.replace_calls(DAY, day)
     assert snapshot(wh) == first
-    assert result.removed == result.added
+    assert result.rows_removed == result.rows_written
 
 
 def test_reload_of_a_call_replaces_its_old_rows_only(wh: Warehouse):
@@ -76,7 +76,8 @@ def test_failed_reload_removes_old_children(wh: Warehouse):
     for name in ("segments", "words", "speaker_metrics", "keyword_hits"):
         ids = set(wh.read_partition(name, DAY).column("call_id").to_pylist())
         assert ids == {"call-20240305-00001"}, name
-    assert result.removed["words"] == 20
+    assert result.rows_removed["words"] == 20
+    assert result.rows_written["words"] == 0
     assert wh.completed_call_ids(DAY) == {"call-20240305-00001"}
 
 
@@ -187,3 +188,11 @@ def test_insights_load_and_are_dropped_when_their_call_is_reloaded(wh: Warehouse
     assert wh.read_partition("call_insights", DAY).column("action_items").to_pylist() == [["a", "b"]]
     wh.replace_calls(DAY, day)  # re-transcribed: the old summary no longer applies
     assert wh.read_partition("call_insights", DAY).num_rows == 0
+
+
+def test_read_partition_can_select_columns(wh: Warehouse):
+    wh.replace_calls(DAY, make_day(DAY, n_calls=2))
+    calls = wh.read_partition("calls", DAY, columns=["call_date", "call_id"])
+    assert calls.column_names == ["call_date", "call_id"]
+    assert calls.column("call_date").to_pylist() == [DAY, DAY]
+    assert wh.read_partition("words", dt.date(2000, 1, 1), columns=["word"]).num_rows == 0

@@ -123,3 +123,13 @@ def test_conform_builds_nested_insight_columns():
 def test_conform_rejects_unknown_table():
     with pytest.raises(SchemaError, match="unknown table 'transcripts'"):
         conform("transcripts", pa.table({"call_id": ["a"]}))
+
+
+def test_docs_describe_every_table_and_column():
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "warehouse.md").read_text()
+    for name, schema in TABLES.items():
+        assert f"### {name}:" in doc, name
+        for column in schema.names:
+            assert f"| {column} " in doc or f" {column}," in doc or f", {column} " in doc, (name, column)

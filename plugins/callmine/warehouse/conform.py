@@ -70,7 +70,7 @@ def _cast(table_name: str, field: pa.Field, column: pa.ChunkedArray) -> pa.Chunk
 
 def _check_domains(table_name: str, table: pa.Table) -> None:
     for (name, column_name), allowed in DOMAINS.items():
-        if name != table_name or table.num_rows == 0:
+        if name != table_name or column_name not in table.column_names or table.num_rows == 0:
             continue
         column = table.column(column_name)
         bad = pc.filter(column, pc.invert(pc.is_in(column, pa.array(sorted(allowed)))))

@@ -51,11 +51,7 @@ def format_table(result: QueryResult) -> str:
     """Aligned plain-text table; numbers right-aligned, NULL for nulls, row-count footer."""
     header = result.columns
     cells = [[_cell(v) for v in row] for row in result.rows]
-    numeric = [
-        all(isinstance(row[i], (int, float, decimal.Decimal)) and not isinstance(row[i], bool) for row in result.rows if row[i] is not None)
-        and any(row[i] is not None for row in result.rows)
-        for i in range(len(header))
-    ]
+    numeric = [_is_numeric([row[i] for row in result.rows]) for i in range(len(header))]
     widths = [
         max([len(name)] + [max(map(len, row[i].split("\n"))) for row in cells])
         for i, name in enumerate(header)
@@ -81,6 +77,13 @@ def format_table(result: QueryResult) -> str:
     noun = "row" if total == 1 else "rows"
     lines.append(f"({total} {noun})" if shown == total else f"({total} {noun}, showing the first {shown})")
     return "\n".join(lines)
+
+
+def _is_numeric(values: list[object]) -> bool:
+    present = [v for v in values if v is not None]
+    return bool(present) and all(
+        isinstance(v, (int, float, decimal.Decimal)) and not isinstance(v, bool) for v in present
+    )
 
 
 def _cell(value: object) -> str:

@@ -29,11 +29,13 @@ from callmine.warehouse.storage import Storage, check_name
 
 @dataclass(frozen=True, slots=True)
 class LoadResult:
+    """What one replace_calls did to one partition, per table."""
+
     call_date: dt.date
     calls: int  # calls (re)loaded by this load
-    written: dict[str, int] = field(default_factory=dict)  # rows now in each partition file
-    removed: dict[str, int] = field(default_factory=dict)  # old rows of the reloaded calls dropped
-    added: dict[str, int] = field(default_factory=dict)  # new rows appended
+    rows_written: dict[str, int] = field(default_factory=dict)  # new rows of those calls
+    rows_removed: dict[str, int] = field(default_factory=dict)  # their previous rows, dropped
+    partition_rows: dict[str, int] = field(default_factory=dict)  # rows in the partition afterwards
 
 
 class Warehouse:
@@ -61,17 +63,15 @@ class Warehouse:
 
     def read_partition(self, table: str, call_date: dt.date, columns: list[str] | None = None) -> pa.Table:
         """The partition's rows in the logical schema (``calls`` gets its call_date back)."""
-        stored = self.storage.read_parquet(self._file(table, call_date), columns=columns)
+        schema = TABLES[table]
+        wanted = pa.schema([schema.field(name) for name in (columns or schema.names)])
+        stored_columns = [name for name in wanted.names if name != PARTITION_COLUMN]
+        stored = self.storage.read_parquet(self._file(table, call_date), columns=stored_columns)
         if stored is None:
-            schema = TABLES[table]
-            return schema.empty_table() if columns is None else schema.empty_table().select(columns)
-        if columns is not None:
-            return stored
-        result = conform(table, stored, file_schema(table))
-        if TABLES[table].get_field_index(PARTITION_COLUMN) >= 0:
-            dates = pa.array([call_date] * result.num_rows, pa.date32())
-            result = conform(table, result.append_column(PARTITION_COLUMN, dates))
-        return result
+            return wanted.empty_table()
+        if PARTITION_COLUMN in wanted.names:
+            stored = stored.append_column(PARTITION_COLUMN, pa.array([call_date] * stored.num_rows, pa.date32()))
+        return conform(table, stored, wanted)
 
     def completed_call_ids(self, call_date: dt.date) -> set[str]:
         calls = self.read_partition("calls", call_date, columns=["call_id", "status"])
@@ -110,29 +110,32 @@ class Warehouse:
                 existing = conform(name, existing, file_schema(name))
             merged[name] = merge_partition_table(name, existing, incoming[name], replaced_ids)
 
+        changed = [name for name in TABLES if merged[name].removed or merged[name].added]
         temps: dict[str, str] = {}
         try:
-            for name in TABLES:
+            # Stage every file first: a failure here leaves the previous state untouched.
+            for name in changed:
                 self.storage.remove_stale_temps(self.storage.path(partition_dir(name, call_date)))
                 if merged[name].table.num_rows:
                     temps[name] = self.storage.write_parquet_temp(self._file(name, call_date), merged[name].table)
-            # Point of no return: publish children first, calls last.
-            for name in TABLES:
+            # Publish children first and calls last, so a completed call never shows
+            # up in `calls` before its segments/words/metrics are visible.
+            for name in changed:
                 final = self._file(name, call_date)
                 if name in temps:
                     self.storage.commit(temps[name], final)
                     del temps[name]
                 else:
-                    self.storage.remove(final)  # partition became empty for this table
+                    self.storage.remove(final)  # no rows left in this partition
         finally:
-            for temp in temps.values():  # not published: leave no litter behind
+            for temp in temps.values():  # never published: leave no litter behind
                 self.storage.remove(temp)
         return LoadResult(
             call_date,
             calls=len(replaced_ids),
-            written={name: m.table.num_rows for name, m in merged.items()},
-            removed={name: m.removed for name, m in merged.items()},
-            added={name: m.added for name, m in merged.items()},
+            rows_written={name: m.added for name, m in merged.items()},
+            rows_removed={name: m.removed for name, m in merged.items()},
+            partition_rows={name: m.table.num_rows for name, m in merged.items()},
         )
 
     # -- subtitles -----------------------------------------------------------
