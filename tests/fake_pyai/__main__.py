@@ -56,6 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
         default=d.offload_over_bytes,
         help="results larger than this go to result_url; 'none' = always inline, 0 = always offloaded",
     )
+    p.add_argument(
+        "--error-shape", choices=["by_kind", "string", "object"], default=d.error_shape, help="failed job 'error'"
+    )
+    p.add_argument("--word-token-key", choices=["word", "text"], default=None, help="default: varies per job")
     p.add_argument("--webhook-secret", default=d.webhook_secret)
     p.add_argument("--signed-url-ttl", type=float, default=d.signed_url_ttl_s)
     return p
@@ -77,6 +81,8 @@ def config_from_args(args: argparse.Namespace) -> FakeConfig:
         slow_response_every_n=args.slow_response_every_n,
         slow_response_s=args.slow_response_s,
         offload_over_bytes=args.offload_over_bytes,
+        error_shape=args.error_shape,
+        word_token_key=args.word_token_key,
         webhook_secret=args.webhook_secret,
         signed_url_ttl_s=args.signed_url_ttl,
     )

@@ -87,8 +87,9 @@ def error_value(code: str, message: str, config: FakeConfig) -> str | dict[str, 
 
 def build_outcome(job: Job, config: FakeConfig) -> Outcome:
     """CPU work (probe, fabricate, serialize): runs in a worker thread."""
-    done_mono = max(job.latency_s, (job.fetched_mono or job.created_mono) - job.created_mono)
-    finished_at = iso(job.created_wall + timedelta(seconds=done_mono))
+    # Reported finish time: when the latency elapsed, or when the download ended if later.
+    took_s = max(job.latency_s, (job.fetched_mono or job.created_mono) - job.created_mono)
+    finished_at = iso(job.created_wall + timedelta(seconds=took_s))
     if job.cancel:
         return Outcome("cancelled", finished_at)
     if job.fetch_error is not None:

@@ -9,19 +9,20 @@ from dataclasses import dataclass
 
 @dataclass(slots=True)
 class TokenBucket:
-    rate: float
-    capacity: float
     tokens: float
     updated: float
 
-    def take(self, now: float) -> float:
-        """Spend one token; 0.0 if allowed, else seconds until one is available."""
-        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+    def take(self, now: float, rate: float, capacity: float) -> float:
+        """Spend one token; 0.0 if allowed, else seconds until one is available.
+
+        Rate and capacity come with each call so a reconfigured fake applies them at once.
+        """
+        self.tokens = min(capacity, self.tokens + (now - self.updated) * rate)
         self.updated = now
         if self.tokens >= 1.0:
             self.tokens -= 1.0
             return 0.0
-        return (1.0 - self.tokens) / self.rate
+        return (1.0 - self.tokens) / rate
 
 
 class RateLimiter:
@@ -33,11 +34,11 @@ class RateLimiter:
         if rate is None or rate <= 0:
             return None
         now = time.monotonic()
+        capacity = float(max(burst, 1))
         bucket = self._buckets.get(key_id)
         if bucket is None:
-            capacity = float(max(burst, 1))
-            bucket = self._buckets[key_id] = TokenBucket(rate, capacity, capacity, now)
-        wait = bucket.take(now)
+            bucket = self._buckets[key_id] = TokenBucket(capacity, now)
+        wait = bucket.take(now, rate, capacity)
         if wait <= 0:
             return None
         return max(1, math.ceil(wait))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import socket
 import threading
 from types import TracebackType
@@ -68,6 +69,7 @@ class FakePyAIServer:
         result_public_host: str | None = None,
     ) -> None:
         self.config = config if config is not None else FakeConfig()
+        self._initial_config = dataclasses.replace(self.config, keys=dict(self.config.keys))
         self.service = FakeService(self.config)
         self._host = host
         self._port = port
@@ -137,11 +139,36 @@ class FakePyAIServer:
     def stats(self) -> dict[str, Any]:
         return self._call(self.service.stats())
 
-    def reset(self) -> None:
+    def reset(self, *, restore_config: bool = True) -> None:
+        """Forget all jobs, counters and rate-limit buckets; by default also undo configure().
+
+        Cheaper than a new server per test: a session-wide fake plus reset() per test.
+        """
+
         async def _reset() -> None:
+            if restore_config:
+                initial = self._initial_config
+                self._apply({f.name: getattr(initial, f.name) for f in dataclasses.fields(initial)})
+                self.config.keys = dict(initial.keys)
             self.service.reset()
 
         self._call(_reset())
+
+    def configure(self, **overrides: Any) -> None:
+        """Change FakeConfig fields on the running server, e.g. ``configure(offload_over_bytes=0)``."""
+        unknown = set(overrides) - {f.name for f in dataclasses.fields(FakeConfig)}
+        if unknown:
+            raise TypeError(f"unknown FakeConfig fields: {sorted(unknown)}")
+
+        async def _configure() -> None:
+            self._apply(overrides)
+
+        self._call(_configure())
+
+    def _apply(self, values: dict[str, Any]) -> None:
+        # Mutate in place: the apps and the service hold this very object.
+        for name, value in values.items():
+            setattr(self.config, name, value)
 
     def _call(self, coro: Any) -> Any:
         if self._loop is None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.datastructures import FormData, UploadFile
@@ -33,9 +33,16 @@ class JobOptions:
     speakers_expected: int | None = None
 
     def public(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["output_formats"] = list(self.output_formats)
-        return data
+        # Explicit rather than dataclasses.asdict: this runs on every job GET.
+        return {
+            "channel": self.channel,
+            "diarize": self.diarize,
+            "numerals": self.numerals,
+            "output_formats": list(self.output_formats),
+            "webhook_url": self.webhook_url,
+            "language": self.language,
+            "speakers_expected": self.speakers_expected,
+        }
 
 
 @dataclass(frozen=True, slots=True)

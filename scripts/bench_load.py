@@ -1,0 +1,451 @@
+"""Load throughput benchmark: PyAI result JSON bytes -> canonical transcript -> Parquet warehouse.
+
+Usage::
+
+    PYTHONPATH=plugins:. .venv/bin/python scripts/bench_load.py --calls 400
+    PYTHONPATH=plugins:. .venv/bin/python scripts/bench_load.py --calls 400 --profile 25
+
+Measures words/s normalized and written by the real callmine path, against a FLOOR
+measured on the same data in the same process run (the machine may be shared and
+noisy, so only same-run ratios are meaningful). Target (not asserted): >= 500k
+words/s and callmine within 2x of the floor.
+
+- Data: a synthetic, seeded day of ``--calls`` calls x ``--words-per-call`` words, as
+  PyAI Hear result documents serialized to JSON bytes (what arrives over HTTP).
+  Half the calls are stereo (``channel`` 0/1), half mono (``speaker_0``/``speaker_1``);
+  10-15 words per segment, alternating speakers, some overlaps, tracked keywords.
+- FLOOR: ``json.loads`` every doc, build a words Arrow table column-wise (one list
+  comprehension per column), concat, ``pq.write_table`` (zstd).
+- CALLMINE: as the operator and the load task do it: ``json.loads`` ->
+  ``normalize_pyai_result`` -> ``BatchRows.add_completed`` (segments, words,
+  speaker_metrics, keyword_hits, calls) per batch of ``--batch-size`` ->
+  ``Warehouse.stage`` per batch -> ``Warehouse.staged_tables`` ->
+  ``Warehouse.replace_calls`` into a fresh temporary warehouse.
+
+Variants run interleaved (floor, callmine, floor, callmine...) ``--repeats`` times;
+best and median are printed, with per-stage seconds. The benchmark prints numbers and
+never fails on time; it only checks that every word reached the warehouse.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import cProfile
+import datetime as dt
+import gc
+import io
+import json
+import pstats
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+import callmine.batch_rows as batch_rows_module
+from callmine.batch_rows import BatchRows
+from callmine.providers.pyai_result import normalize_pyai_result
+from callmine.recordings import Batch, Recording, RunSettings, make_batches, make_call_id
+from callmine.trackers import load_trackers
+from callmine.warehouse import Warehouse
+
+ROOT = Path(__file__).resolve().parents[1]
+TRACKERS = ROOT / "include" / "trackers" / "default.yaml"
+CALL_DATE = dt.date(2024, 3, 5)
+TARGET_WORDS_PER_S = 500_000
+TARGET_RATIO = 2.0
+
+# Dialogue lines; many contain terms of include/trackers/default.yaml, some are questions.
+AGENT_LINES = (
+    "Thank you for calling, my name is Alex, how can I help you today?",
+    "Can I have your account number please?",
+    "I understand your concern about the pricing.",
+    "Let me check what discount I can offer on your contract.",
+    "I can offer you a twenty percent discount for the next twelve months.",
+    "Our pricing is still lower than any competitor in your area.",
+    "The price increase takes effect on the first of next month.",
+    "I can process a refund to your original payment method.",
+    "The refund should arrive within five to seven business days.",
+    "Is there anything else I can help you with?",
+    "Your contract renews automatically every twelve months, that is the auto-renewal.",
+    "Would you like me to walk you through the new price plan?",
+    "I see you have been with us for three years, thank you for that.",
+    "If you sign a two year contract I can lock in the current pricing.",
+    "Let me put you on a brief hold while I check with my supervisor.",
+    "Which competitor offer are you comparing us with?",
+    "I have applied the loyalty discount, you will see it on your next invoice.",
+    "Can you confirm the email address on the account?",
+    "There is no cancellation fee if you give us the notice period.",
+    "The monthly fee is nineteen dollars per user.",
+)
+CUSTOMER_LINES = (
+    "Hi, I am calling about my last invoice.",
+    "I want to cancel my subscription.",
+    "Why did I get a price increase without any notice?",
+    "A competitor offered me the same plan for thirty dollars less.",
+    "Can I get a refund for last month?",
+    "What does my contract say about early termination?",
+    "Honestly the pricing is too high for what we use.",
+    "Is there any discount for annual billing?",
+    "I have been a customer for years and this is frustrating.",
+    "Okay, that sounds reasonable.",
+    "Could you send me the terms and conditions by email?",
+    "How long will the refund take?",
+    "If you cannot match the competitor I will cancel my order.",
+    "Sure, my account number is four five six seven.",
+    "Yes, that works for me, thank you.",
+    "Do you offer a discount if we add more seats?",
+    "I never agreed to this price increase, I was charged twice!",
+    "Alright, please go ahead.",
+    "We are currently using another provider and it is cheaper.",
+    "How much would it cost per month?",
+)
+
+
+# -- synthetic day -----------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Day:
+    recordings: list[Recording]
+    job_ids: dict[str, str]  # call_id -> provider job id
+    docs: dict[str, bytes]  # call_id -> PyAI result JSON bytes
+    words: int
+    segments: int
+    json_bytes: int
+
+
+def _token_stream(rng: random.Random, lines: tuple[str, ...]) -> Iterator[str]:
+    while True:
+        yield from rng.choice(lines).split()
+
+
+def make_doc(rng: random.Random, n_words: int, stereo: bool) -> dict[str, Any]:
+    """One PyAI Hear result document with exactly ``n_words`` words."""
+    streams = (_token_stream(rng, AGENT_LINES), _token_stream(rng, CUSTOMER_LINES))
+    segments: list[dict[str, Any]] = []
+    words: list[dict[str, Any]] = []
+    t = round(rng.uniform(0.1, 0.6), 3)
+    party = 0
+    left = n_words
+    while left > 0:
+        count = min(left, rng.randint(10, 15))
+        left -= count
+        tokens = [next(streams[party]) for _ in range(count)]
+        who: dict[str, Any] = {"channel": party} if stereo else {"speaker": f"speaker_{party}"}
+        step = rng.uniform(0.25, 0.45)
+        start, end = t, round(t + count * step, 3)
+        segments.append({"start": start, "end": end, "text": " ".join(tokens), **who})
+        for k, token in enumerate(tokens):
+            w_start = start + k * step
+            words.append({
+                "start": round(w_start, 3), "end": round(w_start + step * 0.85, 3), "word": token,
+                **who, "confidence": round(rng.uniform(0.80, 0.99), 3),
+            })
+        if rng.random() < 0.1:
+            t = round(end - rng.uniform(0.4, 1.0), 3)  # the other party talks over the end
+        else:
+            t = round(end + rng.uniform(0.2, 1.5), 3)
+        party = 1 - party
+    return {
+        "text": " ".join(s["text"] for s in segments),
+        "language": "en-US",
+        "speakers": 2,
+        "audio_seconds": round(t + 1.0, 2),
+        "segments": segments,
+        "words": words,
+    }
+
+
+def make_day(calls: int, words_per_call: int, seed: int = 0) -> Day:
+    """Deterministic: the same arguments always give the same bytes."""
+    rng = random.Random(seed)
+    recordings, job_ids, docs = [], {}, {}
+    total_words = total_segments = total_bytes = 0
+    for i in range(calls):
+        stereo = i % 2 == 0
+        doc = make_doc(rng, words_per_call, stereo)
+        payload = json.dumps(doc).encode()
+        uri = f"s3://recordings/{CALL_DATE:%Y/%m/%d}/call-{i:05d}.wav"
+        rec = Recording(
+            call_id=make_call_id(uri), source_uri=uri, call_date=CALL_DATE.isoformat(), format="wav",
+            size_bytes=int(doc["audio_seconds"] * 16_000 * (2 if stereo else 1) * 2),
+            modified_at=f"{CALL_DATE.isoformat()}T18:00:00+00:00",
+            duration_s=doc["audio_seconds"], channels=2 if stereo else 1,
+        )
+        recordings.append(rec)
+        job_ids[rec.call_id] = f"job-{i:06d}"
+        docs[rec.call_id] = payload
+        total_words += len(doc["words"])
+        total_segments += len(doc["segments"])
+        total_bytes += len(payload)
+    return Day(recordings, job_ids, docs, total_words, total_segments, total_bytes)
+
+
+# -- timing helpers ----------------------------------------------------------------
+
+
+@dataclass
+class Timings:
+    stages: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    total: float = 0.0
+    rows: dict[str, int] = field(default_factory=dict)
+
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.stages[name] += time.perf_counter() - t0
+
+
+class _TimedTrackers:
+    """Stands in for the TrackerSet inside BatchRows to time ``find_hits`` in the real path."""
+
+    def __init__(self, trackers: Any, timings: Timings) -> None:
+        self._trackers, self._timings = trackers, timings
+
+    def find_hits(self, segments: Any, words: Any) -> Any:
+        with self._timings.stage("  rows: trackers.find_hits"):
+            return self._trackers.find_hits(segments, words)
+
+
+@contextlib.contextmanager
+def _timed_module_functions(timings: Timings) -> Iterator[None]:
+    """Time ``assign_roles`` / ``compute_speaker_metrics`` as batch_rows calls them."""
+    originals = {
+        name: getattr(batch_rows_module, name) for name in ("assign_roles", "compute_speaker_metrics")
+    }
+
+    def wrap(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        label = f"  rows: {fn.__module__.rsplit('.', 1)[-1]}.{name}"
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            with timings.stage(label):
+                return fn(*args, **kwargs)
+        return timed
+
+    try:
+        for name, fn in originals.items():
+            setattr(batch_rows_module, name, wrap(name, fn))
+        yield
+    finally:
+        for name, fn in originals.items():
+            setattr(batch_rows_module, name, fn)
+
+
+CALLMINE_STAGES = (
+    "setup (Batch, Warehouse, load_trackers)",
+    "json.loads",
+    "normalize_pyai_result",
+    "rows: BatchRows.add_completed",
+    "  rows: roles.assign_roles",
+    "  rows: metrics.compute_speaker_metrics",
+    "  rows: trackers.find_hits",
+    "rows: BatchRows.tables (concat)",
+    "Warehouse.stage (conform + write)",
+    "Warehouse.staged_tables (read)",
+    "Warehouse.replace_calls (merge + write)",
+    "Warehouse.clear_stage",
+)
+
+
+# -- the two variants --------------------------------------------------------------
+
+
+def run_floor(day: Day, workdir: Path) -> Timings:
+    """Plain JSON -> Arrow -> Parquet of the words, nothing else."""
+    tm = Timings()
+    t0 = time.perf_counter()
+    parts = []
+    for rec in day.recordings:
+        with tm.stage("json.loads"):
+            doc = json.loads(day.docs[rec.call_id])
+        with tm.stage("arrow build"):
+            ws = doc["words"]
+            parts.append(pa.table({
+                "call_id": [rec.call_id] * len(ws),
+                "start": pa.array([w["start"] for w in ws], pa.float64()),
+                "end": pa.array([w["end"] for w in ws], pa.float64()),
+                "word": [w["word"] for w in ws],
+                "channel": pa.array([w.get("channel") for w in ws], pa.int32()),
+                "speaker": pa.array([w.get("speaker") for w in ws], pa.string()),
+                "confidence": pa.array([w["confidence"] for w in ws], pa.float64()),
+            }))
+    with tm.stage("arrow build"):
+        table = pa.concat_tables(parts)
+    with tm.stage("parquet write"):
+        pq.write_table(table, workdir / "floor-words.parquet", compression="zstd")
+    tm.total = time.perf_counter() - t0
+    tm.rows = {"words": table.num_rows}
+    return tm
+
+
+def run_callmine(day: Day, workdir: Path, batch_size: int) -> Timings:
+    """The operator's per-batch work, then the load task's merge, into a fresh warehouse."""
+    tm = Timings()
+    tm.stages.update(dict.fromkeys(CALLMINE_STAGES, 0.0))  # report order: sub-stages under their parent
+    settings = RunSettings(
+        call_date=CALL_DATE.isoformat(), run_id="manual__bench", source_uri="s3://recordings",
+        warehouse_uri=str(workdir / "warehouse"), trackers=str(TRACKERS),
+    )
+    batches = [b.to_dict() for b in make_batches(day.recordings, settings, batch_size)]
+    t0 = time.perf_counter()
+    with _timed_module_functions(tm):
+        for batch_dict in batches:
+            # TranscribeBatchOperator._finish, minus HTTP and subtitles.
+            with tm.stage("setup (Batch, Warehouse, load_trackers)"):
+                batch = Batch.from_dict(batch_dict)
+                warehouse = Warehouse(batch.settings.warehouse_uri)
+                rows = BatchRows(batch.settings, _TimedTrackers(load_trackers(batch.settings.trackers), tm))
+            for rec in batch.recordings:
+                with tm.stage("json.loads"):
+                    doc = json.loads(day.docs[rec.call_id])
+                with tm.stage("normalize_pyai_result"):
+                    transcript = normalize_pyai_result(doc, rec.diarization)
+                with tm.stage("rows: BatchRows.add_completed"):
+                    rows.add_completed(rec, day.job_ids[rec.call_id], transcript, transcript.audio_seconds, {})
+            with tm.stage("rows: BatchRows.tables (concat)"):
+                tables = rows.tables()
+            with tm.stage("Warehouse.stage (conform + write)"):
+                warehouse.stage(batch.settings.run_key, batch.batch_id.replace("/", "_"), tables)
+        # pipeline.load_day, minus the DuckDB catalog refresh.
+        warehouse = Warehouse(settings.warehouse_uri)
+        with tm.stage("Warehouse.staged_tables (read)"):
+            staged = warehouse.staged_tables(settings.run_key)
+        with tm.stage("Warehouse.replace_calls (merge + write)"):
+            result = warehouse.replace_calls(CALL_DATE, staged)
+        with tm.stage("Warehouse.clear_stage"):
+            warehouse.clear_stage(settings.run_key)
+    tm.total = time.perf_counter() - t0
+    tm.rows = dict(result.partition_rows)
+    return tm
+
+
+# -- reporting ---------------------------------------------------------------------
+
+
+def _check(day: Day, floor: Timings, cm: Timings) -> None:
+    """Correctness only (never timing): every word made it through both paths."""
+    if floor.rows.get("words") != day.words or cm.rows.get("words") != day.words:
+        raise RuntimeError(f"word count mismatch: generated {day.words}, floor {floor.rows}, callmine {cm.rows}")
+    if cm.rows.get("calls") != len(day.recordings):
+        raise RuntimeError(f"calls mismatch: {len(day.recordings)} generated, {cm.rows.get('calls')} loaded")
+
+
+def _fmt_rate(words: int, seconds: float) -> str:
+    return f"{words / seconds / 1000:8.0f}k words/s" if seconds > 0 else "n/a"
+
+
+def _stage_table(title: str, runs: list[Timings], out: io.TextIOBase) -> None:
+    names = list(dict.fromkeys(name for run in runs for name in run.stages))
+    best_total = min(r.total for r in runs)
+    print(f"  {title} stages (seconds; min / median over {len(runs)} run(s); % of best total):", file=out)
+    for name in names:
+        values = [r.stages.get(name, 0.0) for r in runs]
+        best, med = min(values), statistics.median(values)
+        print(f"    {name:<44} {best:8.3f} {med:8.3f}  {100 * best / best_total:5.1f}%", file=out)
+    top_level = [n for n in names if not n.startswith("  ")]
+    accounted = statistics.median(sum(r.stages[n] for n in top_level) for r in runs)
+    print(f"    {'(loop overhead: total - stages, median)':<44} {'':8} "
+          f"{statistics.median(r.total for r in runs) - accounted:8.3f}", file=out)
+
+
+def report(day: Day, floors: list[Timings], cms: list[Timings], out: io.TextIOBase = sys.stdout) -> dict[str, Any]:
+    f_best, f_med = min(r.total for r in floors), statistics.median(r.total for r in floors)
+    c_best, c_med = min(r.total for r in cms), statistics.median(r.total for r in cms)
+    pair_ratios = [c.total / f.total for f, c in zip(floors, cms)]
+    summary = {
+        "calls": len(day.recordings), "words": day.words, "segments": day.segments, "json_bytes": day.json_bytes,
+        "floor_best_s": f_best, "floor_median_s": f_med, "callmine_best_s": c_best, "callmine_median_s": c_med,
+        "floor_words_per_s": day.words / f_best, "callmine_words_per_s": day.words / c_best,
+        "ratio_best": c_best / f_best, "ratio_median_of_pairs": statistics.median(pair_ratios),
+    }
+    print(f"data: {len(day.recordings)} calls, {day.words:,} words, {day.segments:,} segments, "
+          f"{day.json_bytes / 1e6:.1f} MB of JSON", file=out)
+    print(f"floor    (json.loads + arrow + pq.write_table): best {f_best:7.3f} s  median {f_med:7.3f} s  "
+          f"-> {_fmt_rate(day.words, f_best)} (median {_fmt_rate(day.words, f_med).strip()})", file=out)
+    print(f"callmine (normalize + rows + stage + merge):     best {c_best:7.3f} s  median {c_med:7.3f} s  "
+          f"-> {_fmt_rate(day.words, c_best)} (median {_fmt_rate(day.words, c_med).strip()})", file=out)
+    print(f"ratio callmine_time / floor_time: best/best {summary['ratio_best']:.2f}x, "
+          f"median of interleaved pairs {summary['ratio_median_of_pairs']:.2f}x "
+          f"(pairs: {', '.join(f'{r:.2f}' for r in pair_ratios)})", file=out)
+    words_ok = summary["callmine_words_per_s"] >= TARGET_WORDS_PER_S
+    ratio_ok = summary["ratio_median_of_pairs"] <= TARGET_RATIO
+    print(f"target: >= {TARGET_WORDS_PER_S // 1000}k words/s [{'met' if words_ok else 'NOT met'}], "
+          f"within {TARGET_RATIO:g}x of floor [{'met' if ratio_ok else 'NOT met'}]", file=out)
+    _stage_table("floor", floors, out)
+    _stage_table("callmine", cms, out)
+    print("  (indented 'rows:' lines are inside 'rows: BatchRows.add_completed')", file=out)
+    return summary
+
+
+def profile_callmine(day: Day, batch_size: int, top: int, out: io.TextIOBase = sys.stdout) -> None:
+    """One extra callmine run under cProfile (slower than the timed runs)."""
+    profiler = cProfile.Profile()
+    with tempfile.TemporaryDirectory(prefix="callmine-bench-prof-") as tmp:
+        profiler.enable()
+        run_callmine(day, Path(tmp), batch_size)
+        profiler.disable()
+    for key in ("cumulative", "tottime"):
+        buffer = io.StringIO()
+        stats = pstats.Stats(profiler, stream=buffer).strip_dirs().sort_stats(key)
+        stats.print_stats(top)
+        print(f"\n==== cProfile of one callmine run, top {top} by {key} ====", file=out)
+        print(buffer.getvalue().split("\n", 5)[-1].rstrip(), file=out)  # skip pstats' banner lines
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", type=int, default=400)
+    parser.add_argument("--words-per-call", type=int, default=2500)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=50, help="calls per staged batch (operator batch)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--profile", type=int, default=0, metavar="TOP",
+                        help="after the timed runs, cProfile one callmine run and print the TOP functions")
+    parser.add_argument("--json", action="store_true", help="also print the summary as one JSON line")
+    args = parser.parse_args(argv)
+    if args.calls < 1 or args.words_per_call < 1 or args.repeats < 1 or args.batch_size < 1:
+        parser.error("--calls, --words-per-call, --repeats and --batch-size must be >= 1")
+
+    t0 = time.perf_counter()
+    day = make_day(args.calls, args.words_per_call, args.seed)
+    print(f"generated in {time.perf_counter() - t0:.1f} s; python {sys.version.split()[0]}, "
+          f"pyarrow {pa.__version__}; batch size {args.batch_size}; {args.repeats} interleaved repeat(s)")
+
+    # Warm-up on a few calls (lazy imports, first-call costs in Arrow), not reported.
+    warm = Day(day.recordings[: min(4, args.calls)], day.job_ids, day.docs, 0, 0, 0)
+    with tempfile.TemporaryDirectory(prefix="callmine-bench-warm-") as tmp:
+        run_floor(warm, Path(tmp))
+        run_callmine(warm, Path(tmp), args.batch_size)
+
+    floors: list[Timings] = []
+    cms: list[Timings] = []
+    for _ in range(args.repeats):
+        with tempfile.TemporaryDirectory(prefix="callmine-bench-") as tmp:
+            gc.collect()
+            floors.append(run_floor(day, Path(tmp)))
+            gc.collect()
+            cms.append(run_callmine(day, Path(tmp), args.batch_size))
+            _check(day, floors[-1], cms[-1])
+    summary = report(day, floors, cms)
+    if args.profile:
+        profile_callmine(day, args.batch_size, args.profile)
+    if args.json:
+        print(json.dumps(summary))
+    return summary
+
+
+if __name__ == "__main__":
+    main()
