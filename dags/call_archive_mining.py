@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
 from callmine.operators.transcribe import TranscribeBatchOperator
-from callmine.pipeline import env_default
+from callmine.config import env_default
 
 # Defaults come from the environment so an operator configures a deployment once;
 # the UI form can still override each one per run.

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import signal
 import sys
 import time
 from pathlib import Path
@@ -110,6 +111,7 @@ def main() -> int:
 
     recordings = args.work / "recordings"
     make_recordings(recordings, args.recordings)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a plain `kill` still stops everything
     fake = start_fake_pyai(args.work, "--latency", str(args.latency), "--rps", "off")
     results = []
     try:

@@ -3,7 +3,7 @@
 Starts a speech service (for now the test fake of the PyAI jobs API: it fabricates
 deterministic transcripts; the embedded engine replaces it when it lands), a local
 Airflow 3 deployment (api-server, scheduler, dag-processor, triggerer), runs
-``call_archive_mining`` for the samples' call date, and prints analyst queries'
+``call_archive_mining`` as a backfill over the samples' call dates, and prints analyst queries'
 results from DuckDB.
 
     bash scripts/demo.sh        # what the README says; installs, then runs this
@@ -14,34 +14,38 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import signal
 import sys
 import time
+from datetime import date
 from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parents[1] / "plugins")]
 
 from callmine.cli import main as callmine_cli  # noqa: E402
+from callmine.discovery import call_date_of  # noqa: E402
 from scripts.airflow_stack import ROOT, AirflowStack  # noqa: E402
 from scripts.services import start_fake_pyai  # noqa: E402
 
 DAG_ID = "call_archive_mining"
-DAY = "2026-11-20"
 SAMPLES = ROOT / "include" / "samples" / "calls"
 QUERIES = ["daily_volume.sql", "talk_ratio_by_role_weekly.sql", "keyword_trend_daily.sql",
            "longest_monologues.sql", "failed_calls.sql"]
 
 
-def prepare_recordings(folder: Path) -> int:
+def prepare_recordings(folder: Path) -> list[date]:
+    """Copy the samples; returns their call dates (from the dates in their file names)."""
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    copied = 0
-    for wav in sorted(SAMPLES.glob(f"{DAY}*.wav")):
+    days = set()
+    for wav in sorted(SAMPLES.glob("*.wav")):
         shutil.copy(wav, folder / wav.name)
-        copied += 1
+        days.add(call_date_of(wav.name, None))
+    first = min(days)
     # One damaged upload, to show that a bad recording is recorded as failed and the run goes on.
-    (folder / f"{DAY}_damaged-upload.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk" * 64)
+    (folder / f"{first}_damaged-upload.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk" * 64)
     (folder / "README.txt").write_text("not audio: ignored by discovery\n")
-    return copied
+    return sorted(days)
 
 
 def main() -> int:
@@ -51,13 +55,14 @@ def main() -> int:
     args = parser.parse_args()
 
     recordings, warehouse = args.work / "recordings", args.work / "warehouse"
-    count = prepare_recordings(recordings)
-    if count == 0:
+    days = prepare_recordings(recordings)
+    if not days:
         raise SystemExit(f"no sample calls under {SAMPLES}")
     shutil.rmtree(warehouse, ignore_errors=True)
     shutil.rmtree(args.work / "airflow", ignore_errors=True)
-    print(f"[demo] {count} sample calls (+1 damaged file) in {recordings}")
+    print(f"[demo] sample calls of {len(days)} days ({days[0]} .. {days[-1]}) + 1 damaged file in {recordings}")
 
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a plain `kill` still stops everything
     speech = start_fake_pyai(args.work, "--latency", "3")
     print(f"[demo] speech service (PyAI jobs dialect) at {speech.base_url}")
     stack = AirflowStack(
@@ -76,14 +81,14 @@ def main() -> int:
         print(f"[demo] Airflow healthy at {stack.base_url} after {time.monotonic() - started:.0f}s")
         stack.wait_dag(DAG_ID)
         stack.unpause(DAG_ID)
-        run_id = stack.trigger(DAG_ID, f"{DAY}T00:00:00Z")
-        print(f"[demo] triggered {DAG_ID} for call date {DAY} ({run_id}); waiting ...", flush=True)
-        state = stack.wait_run(DAG_ID, run_id, timeout=900)
-        for ti in sorted(stack.task_instances(DAG_ID, run_id), key=lambda t: (t["task_id"], t["map_index"])):
-            label = ti.get("rendered_map_index") or ""
-            print(f"    {ti['task_id']:<11} {label:<16} {ti['state']}")
-        print(f"[demo] run finished: {state} in {time.monotonic() - started:.0f}s")
-        if state != "success":
+        print(f"[demo] airflow backfill create --dag-id {DAG_ID} --from-date {days[0]} --to-date {days[-1]}", flush=True)
+        runs = stack.backfill(DAG_ID, days[0].isoformat(), days[-1].isoformat())
+        for run in runs:
+            tis = stack.task_instances(DAG_ID, run["dag_run_id"])
+            batches = [ti for ti in tis if ti["task_id"] == "transcribe" and ti["state"] == "success"]
+            print(f"    call date {run['logical_date'][:10]}: {run['state']:<8} ({len(batches)} transcribe batch(es))")
+        print(f"[demo] backfill finished in {time.monotonic() - started:.0f}s")
+        if any(run["state"] != "success" for run in runs):
             print(stack.logs_tail())
             return 1
         for query in QUERIES:

@@ -11,17 +11,13 @@ from datetime import date, datetime
 from typing import Any
 
 from callmine.discovery import find_recordings
-from callmine.paths import resolve_uri
+from callmine.config import resolve_uri
 from callmine.providers import AVAILABLE as PROVIDERS
 from callmine.recordings import RunSettings, make_batches
 from callmine.warehouse import Warehouse
 from callmine.warehouse.catalog import build_catalog
 
 log = logging.getLogger(__name__)
-
-
-def env_default(name: str, default: str) -> str:
-    return os.environ.get(name) or default
 
 
 def call_date_for_run(logical_date: datetime | None, data_interval_start: datetime | None) -> date:

@@ -45,5 +45,8 @@ def probe_audio(source: str | IO[bytes]) -> ProbeResult:
                 return ProbeResult(channels=channels, codec=ctx.name, error="recording is empty (0 s of audio)")
             return ProbeResult(duration_s=round(duration, 3), channels=channels, codec=ctx.name,
                                sample_rate=ctx.sample_rate)
-    except (av.error.FFmpegError, ValueError, OSError, EOFError) as exc:
+    except av.error.FFmpegError as exc:
+        # strerror is FFmpeg's own sentence; str(exc) adds an errno and the file name.
+        return ProbeResult(error=f"unreadable audio: {exc.strerror or exc}")
+    except (ValueError, OSError, EOFError) as exc:
         return ProbeResult(error=f"unreadable audio: {exc}")

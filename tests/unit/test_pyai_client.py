@@ -76,8 +76,8 @@ def test_endpoint_repr_never_shows_the_key():
 
 def test_upload_submit_creates_a_job(wav):
     with serve() as fake:
-        job_id = provider_for(fake).submit(request(), AudioSource("call.wav", content=wav))
-        assert job_id.startswith("job_")
+        status = provider_for(fake).submit(request(), AudioSource("call.wav", content=wav))
+        assert status.job_id.startswith("job_") and status.status == "queued"
         assert fake.stats()["jobs_created"] == 1
 
 
@@ -86,7 +86,7 @@ def test_resubmitting_with_the_same_key_returns_the_same_job(wav):
         provider = provider_for(fake)
         first = provider.submit(request(), AudioSource("call.wav", content=wav))
         second = provider.submit(request(), AudioSource("call.wav", content=wav))
-        assert first == second
+        assert first.job_id == second.job_id
         assert fake.stats()["jobs_created"] == 1
 
 
@@ -123,7 +123,7 @@ def test_missing_scope_is_final(wav):
 def test_rate_limited_requests_are_retried_after_the_servers_delay(wav):
     with serve(requests_per_second=2.0, burst=1) as fake:
         provider = provider_for(fake)
-        ids = {provider.submit(request(key=f"k{i}"), AudioSource("c.wav", content=wav)) for i in range(3)}
+        ids = {provider.submit(request(key=f"k{i}"), AudioSource("c.wav", content=wav)).job_id for i in range(3)}
         assert len(ids) == 3
         assert fake.stats()["rate_limited"] >= 1
 
@@ -139,7 +139,7 @@ def test_server_errors_are_retried_then_surface_as_unavailable():
 def test_offloaded_result_is_fetched_from_the_result_host_without_the_key(wav):
     with serve(offload_over_bytes=0) as fake:
         provider = provider_for(fake)
-        job_id = provider.submit(request(), AudioSource("call.wav", content=wav))
+        job_id = provider.submit(request(), AudioSource("call.wav", content=wav)).job_id
         fetched = asyncio.run(fetch(provider, job_id))
         assert len(fetched.transcript.words) > 0
         stats = fake.stats()
@@ -150,7 +150,7 @@ def test_offloaded_result_is_fetched_from_the_result_host_without_the_key(wav):
 def test_inline_result_needs_no_second_host(wav):
     with serve(offload_over_bytes=None) as fake:
         provider = provider_for(fake)
-        job_id = provider.submit(request(), AudioSource("call.wav", content=wav))
+        job_id = provider.submit(request(), AudioSource("call.wav", content=wav)).job_id
         fetched = asyncio.run(fetch(provider, job_id))
         assert set(fetched.transcript.speakers) == {"ch0", "ch1"}
         assert fetched.billed_seconds == pytest.approx(6.0, abs=0.01)
@@ -159,16 +159,24 @@ def test_inline_result_needs_no_second_host(wav):
 def test_requested_subtitles_are_downloaded(wav):
     with serve() as fake:
         provider = provider_for(fake)
-        job_id = provider.submit(request(), AudioSource("call.wav", content=wav))
+        job_id = provider.submit(request(), AudioSource("call.wav", content=wav)).job_id
         fetched = asyncio.run(fetch(provider, job_id))
         assert fetched.subtitles["vtt"].startswith(b"WEBVTT")
         assert b"-->" in fetched.subtitles["srt"]
 
 
+def test_replayed_submit_of_a_finished_job_reports_it_finished(wav):
+    with serve() as fake:
+        provider = provider_for(fake)
+        job_id = provider.submit(request(), AudioSource("call.wav", content=wav)).job_id
+        asyncio.run(wait_done(provider, job_id))
+        assert provider.submit(request(), AudioSource("call.wav", content=wav)).status == "completed"
+
+
 def test_failed_job_reports_its_error(tmp_path):
     with serve() as fake:
         provider = provider_for(fake)
-        job_id = provider.submit(request(), AudioSource("bad.wav", content=b"RIFF-not-audio" * 50))
+        job_id = provider.submit(request(), AudioSource("bad.wav", content=b"RIFF-not-audio" * 50)).job_id
         status = asyncio.run(wait_done(provider, job_id))
         assert status.status == "failed" and status.error
 
@@ -176,7 +184,7 @@ def test_failed_job_reports_its_error(tmp_path):
 def test_listing_follows_cursors_over_every_page(wav):
     with serve() as fake:
         provider = provider_for(fake)
-        created = {provider.submit(request(key=f"k{i}"), AudioSource("c.wav", content=wav)) for i in range(5)}
+        created = {provider.submit(request(key=f"k{i}"), AudioSource("c.wav", content=wav)).job_id for i in range(5)}
         listed = [job["job_id"] for job in provider.hook.iter_jobs(page_size=2)]
         assert set(listed) == created and len(listed) == 5
 

@@ -32,7 +32,7 @@ def connect(monkeypatch, fake, key=None):
 def submit(fake, wav, n, name="call.wav"):
     provider = PyAIProvider(CONN_ID)
     return [
-        provider.submit(JobRequest(f"c{i}", Diarization.MODEL, 2, f"key-{name}-{i}"), AudioSource(name, content=wav))
+        provider.submit(JobRequest(f"c{i}", Diarization.MODEL, 2, f"key-{name}-{i}"), AudioSource(name, content=wav)).job_id
         for i in range(n)
     ]
 

@@ -21,15 +21,12 @@ from typing import Any
 import fsspec
 from airflow.sdk import BaseOperator
 
-from callmine.batch_rows import BatchRows
 from callmine.errors import ProviderError
-from callmine.paths import resolve_uri
+from callmine.config import resolve_uri
 from callmine.providers import get_provider
 from callmine.providers.base import AudioSource, FetchedTranscript, JobRequest, JobStatus, SpeechProvider
 from callmine.recordings import Batch, Recording, idempotency_key
-from callmine.trackers import load_trackers
 from callmine.triggers.transcription import TranscriptionJobsTrigger
-from callmine.warehouse import Warehouse
 
 STATE_KEY = "callmine_jobs"
 # 4xx answers that condemn one recording, not the whole batch (bad or oversized audio).
@@ -55,7 +52,7 @@ class TranscribeBatchOperator(BaseOperator):
         poll_interval_s: float = 5.0,
         max_poll_interval_s: float = 60.0,
         wait_timeout_s: float = 6 * 3600,
-        submit_concurrency: int = 4,
+        submit_concurrency: int = 8,
         fetch_concurrency: int = 8,
         **kwargs: Any,
     ) -> None:
@@ -75,39 +72,36 @@ class TranscribeBatchOperator(BaseOperator):
         state = store.get(STATE_KEY) if store is not None else None
         if state and state.get("batch_id") == batch.batch_id:
             self.log.info("batch %s: resuming %d submitted job(s), not re-submitting", batch.batch_id, len(state["jobs"]))
+            statuses = asyncio.run(self._poll_once(provider, list(state["jobs"].values())))
         else:
-            state = self._submit_all(batch, provider)
+            state, statuses = self._submit_all(batch, provider)
             if store is not None:
                 store.set(STATE_KEY, state)
-        jobs: dict[str, str] = state["jobs"]
-        if jobs:
-            # One quick look first: on a re-run every job is usually done already,
-            # and finishing here avoids a needless deferral.
-            statuses = asyncio.run(self._poll_once(provider, list(jobs.values())))
-            if not all(s.terminal for s in statuses.values()):
-                self.defer(
-                    trigger=TranscriptionJobsTrigger(
-                        provider=batch.settings.provider,
-                        conn_id=batch.settings.conn_id,
-                        job_ids=sorted(jobs.values()),
-                        batch_id=batch.batch_id,
-                        deadline=state["submitted_at"] + self.wait_timeout_s,
-                        poll_interval_s=self.poll_interval_s,
-                        max_poll_interval_s=self.max_poll_interval_s,
-                    ),
-                    method_name="execute_complete",
-                )
-            done = {j: {"status": s.status, "error": s.error} for j, s in statuses.items()}
-        else:
-            done = {}
+        if not all(s.terminal for s in statuses.values()):
+            self.defer(
+                trigger=TranscriptionJobsTrigger(
+                    provider=batch.settings.provider,
+                    conn_id=batch.settings.conn_id,
+                    job_ids=sorted(state["jobs"].values()),
+                    batch_id=batch.batch_id,
+                    deadline=state["submitted_at"] + self.wait_timeout_s,
+                    poll_interval_s=self.poll_interval_s,
+                    max_poll_interval_s=self.max_poll_interval_s,
+                ),
+                method_name="execute_complete",
+            )
+        # Every job already finished (a re-run whose submits were idempotent replays):
+        # no deferral round-trip needed.
+        done = {j: {"status": s.status, "error": s.error} for j, s in statuses.items()}
         return self._finish(batch, provider, state, done)
 
-    def _submit_all(self, batch: Batch, provider: SpeechProvider) -> dict[str, Any]:
+    def _submit_all(self, batch: Batch, provider: SpeechProvider) -> tuple[dict[str, Any], dict[str, JobStatus]]:
         to_submit = [r for r in batch.recordings if not r.probe_error]
         jobs: dict[str, str] = {}
+        statuses: dict[str, JobStatus] = {}
         rejected: dict[str, str] = {}
 
-        def submit(rec: Recording) -> tuple[Recording, str | None, str | None]:
+        def submit(rec: Recording) -> tuple[Recording, JobStatus | None, str | None]:
             request = JobRequest(
                 call_id=rec.call_id,
                 diarization=rec.diarization,
@@ -117,26 +111,28 @@ class TranscribeBatchOperator(BaseOperator):
                 language=batch.settings.language,
             )
             try:
-                job_id = provider.submit(request, _audio_source(rec))
+                status = provider.submit(request, _audio_source(rec))
             except ProviderError as exc:
                 if exc.status in PER_RECORDING_STATUSES:
                     return rec, None, f"provider rejected the recording: {exc}"
                 raise
             except OSError as exc:
                 return rec, None, f"cannot read recording: {exc}"
-            return rec, job_id, None
+            return rec, status, None
 
         with ThreadPoolExecutor(max_workers=self.submit_concurrency) as pool:
-            for rec, job_id, error in pool.map(submit, to_submit):
-                if job_id:
-                    jobs[rec.call_id] = job_id
-                    self.log.info("batch %s: %s -> job %s (%s)", batch.batch_id, rec.source_uri, job_id, rec.call_id)
+            for rec, status, error in pool.map(submit, to_submit):
+                if status:
+                    jobs[rec.call_id] = status.job_id
+                    statuses[status.job_id] = status
+                    self.log.info("batch %s: %s -> job %s (%s)", batch.batch_id, rec.source_uri, status.job_id, rec.call_id)
                 else:
                     rejected[rec.call_id] = error or "not submitted"
                     self.log.warning("batch %s: %s (%s) not submitted: %s", batch.batch_id, rec.source_uri, rec.call_id, error)
         self.log.info("batch %s: submitted %d job(s), %d rejected, %d unreadable",
                       batch.batch_id, len(jobs), len(rejected), len(batch.recordings) - len(to_submit))
-        return {"batch_id": batch.batch_id, "jobs": jobs, "rejected": rejected, "submitted_at": time.time()}
+        state = {"batch_id": batch.batch_id, "jobs": jobs, "rejected": rejected, "submitted_at": time.time()}
+        return state, statuses
 
     @staticmethod
     async def _poll_once(provider: SpeechProvider, job_ids: list[str]) -> dict[str, JobStatus]:
@@ -156,7 +152,7 @@ class TranscribeBatchOperator(BaseOperator):
         if not state:
             # No state store (e.g. `airflow dags test`): rebuild the mapping by re-submitting,
             # which the idempotency keys turn into a lookup of the existing jobs.
-            state = self._submit_all(batch, provider)
+            state, _ = self._submit_all(batch, provider)
         if event.get("status") == "error":
             raise RuntimeError(f"batch {batch.batch_id}: {event.get('message')}")
         summary = self._finish(batch, provider, state, event.get("jobs") or {})
@@ -168,6 +164,12 @@ class TranscribeBatchOperator(BaseOperator):
     def _finish(
         self, batch: Batch, provider: SpeechProvider, state: dict[str, Any], done: dict[str, dict[str, Any]]
     ) -> dict[str, Any]:
+        # Imported here: the DAG file imports this module at parse time, and these pull in
+        # pyarrow and duckdb, which only the finishing step needs.
+        from callmine.batch_rows import BatchRows
+        from callmine.trackers import load_trackers
+        from callmine.warehouse import Warehouse
+
         settings = batch.settings
         warehouse = Warehouse(resolve_uri(settings.warehouse_uri))
         rows = BatchRows(settings, load_trackers(resolve_uri(settings.trackers)))

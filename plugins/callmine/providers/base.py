@@ -58,8 +58,8 @@ class SpeechProvider(ABC):
     name: str
 
     @abstractmethod
-    def submit(self, request: JobRequest, audio: AudioSource) -> str:
-        """Create the job (idempotently) and return its id."""
+    def submit(self, request: JobRequest, audio: AudioSource) -> JobStatus:
+        """Create the job (idempotently); a replayed key answers with the existing job's status."""
 
     @abstractmethod
     def async_client(self) -> httpx.AsyncClient:

@@ -23,6 +23,10 @@ def job_error_text(error: object) -> str | None:
     return str(error)
 
 
+def _status_of(job: dict) -> JobStatus:
+    return JobStatus(job_id=job["job_id"], status=job.get("status", "queued"), error=job_error_text(job.get("error")))
+
+
 class PyAIProvider(SpeechProvider):
     name = "pyai"
     default_conn_id = "pyai_default"
@@ -30,7 +34,7 @@ class PyAIProvider(SpeechProvider):
     def __init__(self, conn_id: str | None = None, hook: PyAIHook | None = None) -> None:
         self.hook = hook or PyAIHook(conn_id or self.default_conn_id)
 
-    def submit(self, request: JobRequest, audio: AudioSource) -> str:
+    def submit(self, request: JobRequest, audio: AudioSource) -> JobStatus:
         fields = {
             "channel": request.diarization is Diarization.CHANNEL or None,
             "diarize": request.diarization is Diarization.MODEL or None,
@@ -46,14 +50,13 @@ class PyAIProvider(SpeechProvider):
             content_type = mimetypes.guess_type(audio.filename)[0] or "application/octet-stream"
             upload = Upload(audio.filename, audio.content, content_type)
         job = self.hook.submit_job(fields, idempotency_key=request.idempotency_key, upload=upload)
-        return job["job_id"]
+        return _status_of(job)
 
     def async_client(self) -> httpx.AsyncClient:
         return self.hook.async_client()
 
     async def apoll(self, client: httpx.AsyncClient, job_id: str) -> JobStatus:
-        job = await self.hook.aget_job_once(client, job_id)
-        return JobStatus(job_id=job_id, status=job.get("status", "queued"), error=job_error_text(job.get("error")))
+        return _status_of(await self.hook.aget_job_once(client, job_id))
 
     async def afetch(self, client: httpx.AsyncClient, job_id: str, diarization: Diarization) -> FetchedTranscript:
         job = await self.hook.aget_job(client, job_id)

@@ -1,4 +1,6 @@
-"""Resolve the project's relative paths the same way in every Airflow process.
+"""Deployment configuration: environment defaults and project-relative paths.
+
+Resolve the project's relative paths the same way in every Airflow process.
 
 Airflow components start in different working directories; a relative path such as
 ``data/warehouse`` or ``include/trackers/default.yaml`` means "under the project root".
@@ -18,3 +20,8 @@ def resolve_uri(uri: str) -> str:
     if "://" in uri or os.path.isabs(uri):
         return uri
     return str(PROJECT_ROOT / uri)
+
+
+def env_default(name: str, default: str) -> str:
+    """A setting from the environment (empty counts as unset), else the default."""
+    return os.environ.get(name) or default
