@@ -16,8 +16,8 @@ words/s and callmine within 2x of the floor.
   10-15 words per segment, alternating speakers, some overlaps, tracked keywords.
 - FLOOR: ``json.loads`` every doc, build a words Arrow table column-wise (one list
   comprehension per column), concat, ``pq.write_table`` (zstd).
-- CALLMINE: as the operator and the load task do it: ``json.loads`` ->
-  ``normalize_pyai_result`` -> ``BatchRows.add_completed`` (segments, words,
+- CALLMINE: as the operator and the load task do it: the response bytes ->
+  ``normalize_pyai_result`` (typed msgspec decode + normalize) -> ``BatchRows.add_completed`` (segments, words,
   speaker_metrics, keyword_hits, calls) per batch of ``--batch-size`` ->
   ``Warehouse.stage`` per batch -> ``Warehouse.staged_tables`` ->
   ``Warehouse.replace_calls`` into a fresh temporary warehouse. Not included: HTTP,
@@ -303,8 +303,7 @@ def _timed_module_functions(timings: Timings) -> Iterator[None]:
 
 CALLMINE_STAGES = (
     "setup (Batch, Warehouse, load_trackers)",
-    "json.loads",
-    "normalize_pyai_result",
+    "normalize_pyai_result (decode + normalize)",
     "rows: BatchRows.add_completed",
     "  rows: roles.assign_roles",
     "  rows: metrics.compute_speaker_metrics",
@@ -370,10 +369,10 @@ def run_callmine(day: Day, workdir: Path, batch_size: int) -> Timings:
                 warehouse = Warehouse(batch.settings.warehouse_uri)
                 rows = BatchRows(batch.settings, _TimedTrackers(load_trackers(batch.settings.trackers), tm))
             for rec in batch.recordings:
-                with tm.stage("json.loads"):
-                    doc = json.loads(day.docs[rec.call_id])
-                with tm.stage("normalize_pyai_result"):
-                    transcript = normalize_pyai_result(doc, rec.diarization)
+                # The provider hands the raw response bytes to the normalizer, which
+                # decodes them into typed structs (no json.loads dicts).
+                with tm.stage("normalize_pyai_result (decode + normalize)"):
+                    transcript = normalize_pyai_result(day.docs[rec.call_id], rec.diarization)
                 with tm.stage("rows: BatchRows.add_completed"):
                     rows.add_completed(rec, day.job_ids[rec.call_id], transcript, transcript.audio_seconds, {})
             with tm.stage("rows: BatchRows.tables (concat)"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+import numpy as np
 import pyarrow as pa
 
 from callmine.metrics import compute_speaker_metrics
@@ -63,8 +64,8 @@ class BatchRows:
         n_seg, n_words = len(seg), len(words)
         originals = transcript.original_speakers
         self._parts["segments"].append(pa.table({
-            "call_id": [cid] * n_seg,
-            "segment_idx": pa.array(range(n_seg), pa.int32()),
+            "call_id": pa.repeat(pa.scalar(cid), n_seg),
+            "segment_idx": np.arange(n_seg, dtype=np.int32),
             "speaker": seg.speaker,
             "channel": pa.array(seg.channel, pa.int32()),
             "start_s": pa.array(seg.start, pa.float64()),
@@ -73,8 +74,8 @@ class BatchRows:
             "speaker_original": [originals.get(s) for s in seg.speaker],
         }))
         self._parts["words"].append(pa.table({
-            "call_id": [cid] * n_words,
-            "word_idx": pa.array(range(n_words), pa.int32()),
+            "call_id": pa.repeat(pa.scalar(cid), n_words),
+            "word_idx": np.arange(n_words, dtype=np.int32),
             "segment_idx": pa.array(words.segment_idx, pa.int32()),
             "speaker": words.speaker,
             "start_s": pa.array(words.start, pa.float64()),

@@ -124,6 +124,8 @@ def compute_speaker_metrics(
 
 def count_questions(text: str) -> int:
     """Sentences in ``text`` whose closing punctuation run contains ``?``."""
+    if "?" not in text:  # most segments: skip the regex
+        return 0
     count = 0
     sentence_start = 0
     for end in _SENTENCE_END.finditer(text):

@@ -8,6 +8,8 @@ segment's.
 
 from __future__ import annotations
 
+from operator import itemgetter
+
 import numpy as np
 
 from callmine.transcript import Segments, Words
@@ -51,11 +53,11 @@ def link_words(
     starts = np.asarray(start, dtype=np.float64)
     order = np.argsort(starts, kind="stable")
     if not np.array_equal(order, np.arange(n)):
-        start = [start[i] for i in order]
-        end = [end[i] for i in order]
-        word = [word[i] for i in order]
-        speaker = [speaker[i] for i in order]
-        confidence = [confidence[i] for i in order]
+        # Overlapping turns make provider word order differ from time order in most calls.
+        pick = itemgetter(*order.tolist())
+        start, end, word, speaker, confidence = (
+            list(pick(col)) if n > 1 else list(col) for col in (start, end, word, speaker, confidence)
+        )
         starts = starts[order]
     if len(segments) == 0:
         return Words(start, end, word, [s or "speaker_0" for s in speaker], confidence, [0] * n)
@@ -75,6 +77,7 @@ def link_words(
     if unassigned.any():
         seg_idx[unassigned] = _segment_lookup(seg_start, np.arange(len(segments)), mid[unassigned])
     idx_list = seg_idx.tolist()
-    seg_speakers = segments.speaker
-    resolved = [s if s is not None else seg_speakers[i] for s, i in zip(speaker, idx_list)]
-    return Words(start, end, word, resolved, confidence, idx_list)
+    if None in speaker:
+        seg_speakers = segments.speaker
+        speaker = [s if s is not None else seg_speakers[i] for s, i in zip(speaker, idx_list)]
+    return Words(start, end, word, speaker, confidence, idx_list)

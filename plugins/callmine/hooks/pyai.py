@@ -235,12 +235,13 @@ class PyAIHook(BaseHook):  # type: ignore[misc,valid-type]
         return httpx.AsyncClient(timeout=self.timeout, follow_redirects=False,
                                  limits=httpx.Limits(max_connections=32, max_keepalive_connections=32))
 
-    async def aget_job(self, client: httpx.AsyncClient, job_id: str) -> dict[str, Any]:
+    async def aget_job_bytes(self, client: httpx.AsyncClient, job_id: str) -> bytes:
+        """The job document as raw JSON bytes (decoded by the caller into typed structs)."""
         ep = await self.aget_endpoint()
         response = await self._asend(
             client, "GET", f"{ep.base_url}{JOBS_PATH}/{job_id}", what=f"get job {job_id}", headers=ep.auth_headers()
         )
-        return response.json()
+        return response.content
 
     async def aget_job_once(self, client: httpx.AsyncClient, job_id: str) -> dict[str, Any]:
         """One GET, no retry loop: the trigger's poll rounds are the retry."""
@@ -249,18 +250,8 @@ class PyAIHook(BaseHook):  # type: ignore[misc,valid-type]
         _raise_for_status(response, f"get job {job_id}")
         return response.json()
 
-    async def afetch_result(self, client: httpx.AsyncClient, job: Mapping[str, Any]) -> dict[str, Any]:
-        """The result document of a completed job: inline, or from the signed ``result_url``."""
-        result = job.get("result")
-        if result:
-            return result
-        url = job.get("result_url")
-        if not url:
-            raise ProviderError(f"job {job.get('job_id')} is completed but has neither result nor result_url")
-        # Signed URL: no API key (it may live on another host, and a signed store rejects it).
-        response = await self._asend(client, "GET", url, what=f"fetch result of job {job.get('job_id')}")
-        return response.json()
-
     async def afetch_signed(self, client: httpx.AsyncClient, url: str, *, what: str) -> bytes:
+        """GET a signed URL (offloaded result, subtitles). No API key: it may live on another
+        host, and a signed store rejects requests that carry one."""
         response = await self._asend(client, "GET", url, what=what)
         return response.content

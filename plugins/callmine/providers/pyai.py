@@ -7,9 +7,10 @@ import mimetypes
 
 import httpx
 
+from callmine.errors import ProviderError
 from callmine.hooks.pyai import PyAIHook, Upload
 from callmine.providers.base import AudioSource, FetchedTranscript, JobRequest, JobStatus, SpeechProvider
-from callmine.providers.pyai_result import normalize_pyai_result
+from callmine.providers.pyai_result import PyAIResult, decode_job, normalize_pyai_result
 from callmine.transcript import Diarization
 
 
@@ -59,8 +60,15 @@ class PyAIProvider(SpeechProvider):
         return _status_of(await self.hook.aget_job_once(client, job_id))
 
     async def afetch(self, client: httpx.AsyncClient, job_id: str, diarization: Diarization) -> FetchedTranscript:
-        job = await self.hook.aget_job(client, job_id)
-        result = await self.hook.afetch_result(client, job)
+        job = decode_job(await self.hook.aget_job_bytes(client, job_id))
+        result: PyAIResult | bytes
+        if job.result is not None and job.result != PyAIResult():
+            result = job.result
+        elif job.result_url:
+            # Large results are offloaded: an empty or absent `result` and a signed URL.
+            result = await self.hook.afetch_signed(client, job.result_url, what=f"fetch result of job {job_id}")
+        else:
+            raise ProviderError(f"job {job_id} is {job.status} but has neither result nor result_url")
         transcript = normalize_pyai_result(result, diarization)
         fetched = await asyncio.gather(
             *(

@@ -4,73 +4,126 @@ The document: ``text``, ``speakers``, ``audio_seconds``, ``segments[]`` of
 ``{start, end, text, speaker?, channel?}`` and ``words[]`` of ``{start, end, word|text,
 speaker?, channel?, confidence?}`` (seconds), ``formats`` {srt|vtt: signed URL}.
 Optional fields may be missing; the word token may be under ``word`` or ``text``.
+
+Documents are decoded straight into typed msgspec structs: a day is millions of words,
+and this is about three times faster than ``json.loads`` into dicts (BENCHMARKS.md).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from callmine.normalize import link_words, sort_segments
 from callmine.transcript import Diarization, Segments, Transcript, channel_speaker, model_speaker
 
-
-def _speaker_of(item: dict[str, Any]) -> str | None:
-    channel = item.get("channel")
-    if channel is not None:
-        return channel_speaker(channel)
-    label = item.get("speaker")
-    if label is not None:
-        return model_speaker(label)
-    return None
+Label = int | str | None
 
 
-def _original_label(item: dict[str, Any]) -> str | None:
-    if item.get("channel") is not None:
-        return str(item["channel"])
-    label = item.get("speaker")
-    return None if label is None else str(label)
+class PyAIWord(msgspec.Struct, gc=False):
+    start: float
+    end: float
+    word: str | None = None
+    text: str | None = None
+    channel: int | None = None
+    speaker: Label = None
+    confidence: float | None = None
 
 
-def normalize_pyai_result(result: dict[str, Any], diarization: Diarization) -> Transcript:
-    raw_segments = result.get("segments") or []
-    raw_words = result.get("words") or []
-    fallback = "speaker_0"
+class PyAISegment(msgspec.Struct, gc=False):
+    start: float
+    end: float
+    text: str | None = None
+    channel: int | None = None
+    speaker: Label = None
+
+
+class PyAIResult(msgspec.Struct):
+    text: str | None = None
+    speakers: int | None = None
+    audio_seconds: float | None = None
+    segments: list[PyAISegment] | None = None
+    words: list[PyAIWord] | None = None
+    formats: dict[str, str | None] | None = None
+
+
+class PyAIJob(msgspec.Struct):
+    job_id: str
+    status: str = "queued"
+    result: PyAIResult | None = None
+    result_url: str | None = None
+    error: Any = None
+
+
+_RESULT = msgspec.json.Decoder(PyAIResult)
+_JOB = msgspec.json.Decoder(PyAIJob)
+
+
+def decode_job(payload: bytes) -> PyAIJob:
+    return _JOB.decode(payload)
+
+
+def decode_result(payload: bytes | dict[str, Any] | PyAIResult) -> PyAIResult:
+    """Raises ``msgspec.ValidationError`` (naming the field) on a malformed document."""
+    if isinstance(payload, PyAIResult):
+        return payload
+    if isinstance(payload, dict):
+        return msgspec.convert(payload, PyAIResult)
+    return _RESULT.decode(payload)
+
+
+def _speaker_keys(channels: list[int | None], labels: list[Label]) -> list[str | None]:
+    """Canonical key per item: channel first, else diarization label, else None.
+
+    Mapped through a dict of the few distinct values instead of a call per word.
+    """
+    keys: dict[tuple[int | None, Label], str | None] = {}
+    for pair in set(zip(channels, labels)):
+        channel, label = pair
+        if channel is not None:
+            keys[pair] = channel_speaker(channel)
+        else:
+            keys[pair] = None if label is None else model_speaker(label)
+    return [keys[pair] for pair in zip(channels, labels)]
+
+
+def normalize_pyai_result(result: bytes | dict[str, Any] | PyAIResult, diarization: Diarization) -> Transcript:
+    doc = decode_result(result)
+    raw_segments = doc.segments or []
+    raw_words = doc.words or []
+    seg_channels = [s.channel for s in raw_segments]
+    seg_labels = [s.speaker for s in raw_segments]
+    seg_keys = _speaker_keys(seg_channels, seg_labels)
     originals: dict[str, str] = {}
-    seg_speakers: list[str] = []
-    for seg in raw_segments:
-        key = _speaker_of(seg) or fallback
-        seg_speakers.append(key)
-        label = _original_label(seg)
-        if label is not None:
-            originals.setdefault(key, label)
+    for key, channel, label in zip(seg_keys, seg_channels, seg_labels):
+        original = channel if channel is not None else label
+        if key is not None and original is not None:
+            originals.setdefault(key, str(original))
     segments = sort_segments(
         Segments(
-            start=[float(s["start"]) for s in raw_segments],
-            end=[float(s["end"]) for s in raw_segments],
-            text=[(s.get("text") or "").strip() for s in raw_segments],
-            speaker=seg_speakers,
-            channel=[s.get("channel") for s in raw_segments],
+            start=[s.start for s in raw_segments],
+            end=[s.end for s in raw_segments],
+            text=[(s.text or "").strip() for s in raw_segments],
+            speaker=[k or "speaker_0" for k in seg_keys],
+            channel=seg_channels,
         )
     )
     words = link_words(
         segments,
-        start=[w["start"] for w in raw_words],
-        end=[w["end"] for w in raw_words],
-        word=[w.get("word") or w.get("text") or "" for w in raw_words],
-        speaker=[_speaker_of(w) for w in raw_words],
-        confidence=[w.get("confidence") for w in raw_words],
+        start=[w.start for w in raw_words],
+        end=[w.end for w in raw_words],
+        word=[w.word or w.text or "" for w in raw_words],
+        speaker=_speaker_keys([w.channel for w in raw_words], [w.speaker for w in raw_words]),
+        confidence=[w.confidence for w in raw_words],
     )
-    text = result.get("text")
-    if text is None:
-        text = " ".join(segments.text)
-    formats = result.get("formats") or {}
-    audio_seconds = result.get("audio_seconds")
+    formats = doc.formats or {}
     return Transcript(
-        text=text,
+        text=doc.text if doc.text is not None else " ".join(segments.text),
         diarization=diarization,
         segments=segments,
         words=words,
-        audio_seconds=float(audio_seconds) if audio_seconds is not None else None,
+        audio_seconds=doc.audio_seconds,
         original_speakers=originals,
         subtitle_urls={fmt: url for fmt, url in formats.items() if fmt in ("srt", "vtt") and url},
     )

@@ -98,8 +98,11 @@ class Storage:
 
     def write_parquet_temp(self, final: str, table: pa.Table) -> str:
         """Write ``table`` next to ``final`` under a temporary name; return that name."""
+        # Dictionary-encode text only: ids, speakers and words repeat; times and
+        # scores rarely do, and trying them costs time for nothing (BENCHMARKS.md).
+        text_columns = [f.name for f in table.schema if pa.types.is_string(f.type)]
         return self._write_temp(final, lambda f: pq.write_table(
-            table, f, compression=COMPRESSION, row_group_size=ROW_GROUP_SIZE,
+            table, f, compression=COMPRESSION, row_group_size=ROW_GROUP_SIZE, use_dictionary=text_columns,
         ))
 
     def write_bytes_temp(self, final: str, content: bytes) -> str:
