@@ -64,6 +64,8 @@ from callmine.providers.pyai_result import normalize_pyai_result
 from callmine.recordings import Batch, Recording, RunSettings, make_batches, make_call_id
 from callmine.trackers import load_trackers
 from callmine.warehouse import Warehouse
+from tests.fake_pyai import phrase_bank
+from tests.fake_pyai.phrase_bank import render
 
 ROOT = Path(__file__).resolve().parents[1]
 TRACKERS = ROOT / "include" / "trackers" / "default.yaml"
@@ -74,51 +76,9 @@ TARGET_RATIO = 2.0
 # ~2 keyword hits per 100 words, ~1 segment in 5 with a hit.
 KEYWORD_LINE_SHARE = 0.2
 
-# Dialogue lines; many contain terms of include/trackers/default.yaml, some are questions.
-AGENT_LINES = (
-    "Thank you for calling, my name is Alex, how can I help you today?",
-    "Can I have your account number please?",
-    "I understand your concern about the pricing.",
-    "Let me check what discount I can offer on your contract.",
-    "I can offer you a twenty percent discount for the next twelve months.",
-    "Our pricing is still lower than any competitor in your area.",
-    "The price increase takes effect on the first of next month.",
-    "I can process a refund to your original payment method.",
-    "The refund should arrive within five to seven business days.",
-    "Is there anything else I can help you with?",
-    "Your contract renews automatically every twelve months, that is the auto-renewal.",
-    "Would you like me to walk you through the new price plan?",
-    "I see you have been with us for three years, thank you for that.",
-    "If you sign a two year contract I can lock in the current pricing.",
-    "Let me put you on a brief hold while I check with my supervisor.",
-    "Which competitor offer are you comparing us with?",
-    "I have applied the loyalty discount, you will see it on your next invoice.",
-    "Can you confirm the email address on the account?",
-    "There is no cancellation fee if you give us the notice period.",
-    "The monthly fee is nineteen dollars per user.",
-)
-CUSTOMER_LINES = (
-    "Hi, I am calling about my last invoice.",
-    "I want to cancel my subscription.",
-    "Why did I get a price increase without any notice?",
-    "A competitor offered me the same plan for thirty dollars less.",
-    "Can I get a refund for last month?",
-    "What does my contract say about early termination?",
-    "Honestly the pricing is too high for what we use.",
-    "Is there any discount for annual billing?",
-    "I have been a customer for years and this is frustrating.",
-    "Okay, that sounds reasonable.",
-    "Could you send me the terms and conditions by email?",
-    "How long will the refund take?",
-    "If you cannot match the competitor I will cancel my order.",
-    "Sure, my account number is four five six seven.",
-    "Yes, that works for me, thank you.",
-    "Do you offer a discount if we add more seats?",
-    "I never agreed to this price increase, I was charged twice!",
-    "Alright, please go ahead.",
-    "We are currently using another provider and it is cheaper.",
-    "How much would it cost per month?",
-)
+# Dialogue lines (the fake service's bank): many contain tracked terms, some are questions.
+AGENT_LINES = tuple(render(line, numerals=False) for line in phrase_bank.AGENT_LINES)
+CUSTOMER_LINES = tuple(render(line, numerals=False) for line in phrase_bank.CUSTOMER_LINES)
 # Lines without tracked terms: most of a real call is not about pricing or contracts.
 AGENT_SMALL_TALK = (
     "Okay, give me one moment while I pull that up for you.",

@@ -83,3 +83,19 @@ def test_job_error_may_be_a_string_or_an_object():
     assert job_error_text("audio too short") == "audio too short"
     assert job_error_text({"code": "unsupported_codec", "message": "cannot decode"}) == "unsupported_codec: cannot decode"
     assert job_error_text(None) is None
+
+
+def test_raw_json_bytes_normalize_like_decoded_documents():
+    import json
+
+    from_bytes = normalize_pyai_result(json.dumps(STEREO).encode(), Diarization.CHANNEL)
+    from_dict = normalize_pyai_result(STEREO, Diarization.CHANNEL)
+    assert (from_bytes.words, from_bytes.segments) == (from_dict.words, from_dict.segments)
+
+
+def test_malformed_document_names_the_bad_field():
+    import msgspec
+    import pytest
+
+    with pytest.raises(msgspec.ValidationError, match="start"):
+        normalize_pyai_result(b'{"segments": [{"end": 1.0, "text": "no start"}]}', Diarization.MODEL)

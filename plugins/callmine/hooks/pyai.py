@@ -135,6 +135,16 @@ class PyAIHook(BaseHook):  # type: ignore[misc,valid-type]
             self._client = None
 
     # -- retry loops (one policy, two transports) -------------------------------------
+    def _retry_delay(self, exc: Exception, attempt: int, *, what: str, idempotent: bool = True) -> tuple[ProviderError, float | None]:
+        """The error to raise, and how long to wait first if it is worth another attempt."""
+        if isinstance(exc, ProviderError):
+            error = exc
+        else:  # transport failures and timeouts: the server may never have seen the request
+            error = ProviderUnavailableError(f"{what} failed: {type(exc).__name__}: {exc}")
+        if not (error.retryable and idempotent) or attempt + 1 >= self.max_attempts:
+            return error, None
+        return error, self.backoff.delay(attempt, error.retry_after_s)
+
     def _send(self, method: str, url: str, *, what: str, idempotent: bool, **kwargs: Any) -> httpx.Response:
         client = self._sync_client()
         for attempt in range(self.max_attempts):
@@ -142,13 +152,10 @@ class PyAIHook(BaseHook):  # type: ignore[misc,valid-type]
                 response = client.request(method, url, **kwargs)
                 _raise_for_status(response, what)
                 return response
-            except (httpx.TimeoutException, httpx.TransportError) as exc:
-                error: ProviderError = ProviderUnavailableError(f"{what} failed: {type(exc).__name__}: {exc}")
-            except ProviderError as exc:
-                error = exc
-            if not (error.retryable and idempotent) or attempt + 1 == self.max_attempts:
+            except (httpx.TransportError, ProviderError) as exc:
+                error, delay = self._retry_delay(exc, attempt, what=what, idempotent=idempotent)
+            if delay is None:
                 raise error
-            delay = self.backoff.delay(attempt, error.retry_after_s)
             self.log.warning("%s: %s; retrying in %.1fs (attempt %d/%d)", what, error, delay, attempt + 1, self.max_attempts)
             time.sleep(delay)
         raise AssertionError("unreachable")
@@ -161,13 +168,11 @@ class PyAIHook(BaseHook):  # type: ignore[misc,valid-type]
                 response = await client.request(method, url, **kwargs)
                 _raise_for_status(response, what)
                 return response
-            except (httpx.TimeoutException, httpx.TransportError) as exc:
-                error: ProviderError = ProviderUnavailableError(f"{what} failed: {type(exc).__name__}: {exc}")
-            except ProviderError as exc:
-                error = exc
-            if not error.retryable or attempt + 1 == self.max_attempts:
+            except (httpx.TransportError, ProviderError) as exc:
+                error, delay = self._retry_delay(exc, attempt, what=what)
+            if delay is None:
                 raise error
-            await asyncio.sleep(self.backoff.delay(attempt, error.retry_after_s))
+            await asyncio.sleep(delay)
         raise AssertionError("unreachable")
 
     # -- jobs API (sync) ----------------------------------------------------------------
