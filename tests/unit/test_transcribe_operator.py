@@ -117,8 +117,34 @@ def test_timeout_event_stages_what_finished_then_fails_for_a_retry(archive, fake
     with pytest.raises(TaskDeferred):
         op.execute({"task_state_store": store})
     jobs = list(store["callmine_jobs"]["jobs"].values())
-    event = {"status": "timeout", "jobs": {}, "pending": jobs, "message": "3 job(s) still unfinished"}
+    event = {"status": "timeout", "jobs": {}, "pending": jobs, "message": "3 job(s) still unfinished",
+             "submission": store["callmine_jobs"]}
     with pytest.raises(TimeoutError, match="unfinished"):
         op.execute_complete({"task_state_store": store}, event)
     # Unfinished recordings get no row (a later run picks them up); the known failure is kept.
     assert staged_calls(settings) == {"broken.wav": ("failed", "unreadable audio: Invalid data found when processing input")}
+
+
+def test_stored_submission_of_other_recordings_is_not_reused(archive, fake):
+    op, settings = operator_for(archive)
+    store = StateStore()
+    with pytest.raises(TaskDeferred):
+        op.execute({"task_state_store": store})
+    # A recording arrives late and the run is cleared: the same batch now holds four.
+    write_wav(archive / "recordings/2026/11/20/late.wav", seconds=5, channels=2, seed=9)
+    op, _ = operator_for(archive)
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute({"task_state_store": store})
+    assert len(deferred.value.trigger.job_ids) == 4
+    assert fake.stats()["jobs_created"] == 4  # the three known jobs were replays
+
+
+def test_resumed_task_needs_only_the_event(archive, fake):
+    op, settings = operator_for(archive)
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute({"task_state_store": StateStore()})
+    event = run_trigger(deferred.value.trigger)
+    replays_before = fake.stats()["idempotent_replays"]
+    op.execute_complete({}, event)  # no state store, as under `airflow dags test`
+    assert fake.stats()["idempotent_replays"] == replays_before
+    assert staged_calls(settings)["stereo.wav"] == ("completed", None)

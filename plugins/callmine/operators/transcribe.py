@@ -12,6 +12,7 @@ clears, the Airflow 3.3.2 deferral race):
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -70,7 +71,7 @@ class TranscribeBatchOperator(BaseOperator):
         provider = get_provider(batch.settings.provider, batch.settings.conn_id)
         store = context.get("task_state_store")
         state = store.get(STATE_KEY) if store is not None else None
-        if state and state.get("batch_id") == batch.batch_id:
+        if state and state.get("fingerprint") == _fingerprint(batch):
             self.log.info("batch %s: resuming %d submitted job(s), not re-submitting", batch.batch_id, len(state["jobs"]))
             statuses = asyncio.run(self._poll_once(provider, list(state["jobs"].values())))
         else:
@@ -87,6 +88,7 @@ class TranscribeBatchOperator(BaseOperator):
                     deadline=state["submitted_at"] + self.wait_timeout_s,
                     poll_interval_s=self.poll_interval_s,
                     max_poll_interval_s=self.max_poll_interval_s,
+                    submission=state,
                 ),
                 method_name="execute_complete",
             )
@@ -131,7 +133,13 @@ class TranscribeBatchOperator(BaseOperator):
                     self.log.warning("batch %s: %s (%s) not submitted: %s", batch.batch_id, rec.source_uri, rec.call_id, error)
         self.log.info("batch %s: submitted %d job(s), %d rejected, %d unreadable",
                       batch.batch_id, len(jobs), len(rejected), len(batch.recordings) - len(to_submit))
-        state = {"batch_id": batch.batch_id, "jobs": jobs, "rejected": rejected, "submitted_at": time.time()}
+        state = {
+            "batch_id": batch.batch_id,
+            "fingerprint": _fingerprint(batch),
+            "jobs": jobs,
+            "rejected": rejected,
+            "submitted_at": time.time(),
+        }
         return state, statuses
 
     @staticmethod
@@ -147,11 +155,10 @@ class TranscribeBatchOperator(BaseOperator):
     def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
         batch = Batch.from_dict(self.batch)
         provider = get_provider(batch.settings.provider, batch.settings.conn_id)
-        store = context.get("task_state_store")
-        state = store.get(STATE_KEY) if store is not None else None
-        if not state:
-            # No state store (e.g. `airflow dags test`): rebuild the mapping by re-submitting,
-            # which the idempotency keys turn into a lookup of the existing jobs.
+        state = event.get("submission") or {}
+        if state.get("fingerprint") != _fingerprint(batch):
+            # Not this batch's submission (should not happen): re-submitting is a lookup,
+            # the idempotency keys return the existing jobs.
             state, _ = self._submit_all(batch, provider)
         if event.get("status") == "error":
             raise RuntimeError(f"batch {batch.batch_id}: {event.get('message')}")
@@ -220,6 +227,16 @@ class TranscribeBatchOperator(BaseOperator):
 
         async with provider.async_client() as client:
             return await asyncio.gather(*(fetch(client, r, j) for r, j in to_fetch), return_exceptions=True)
+
+
+def _fingerprint(batch: Batch) -> str:
+    """Which recordings, with which job config, a submission covers.
+
+    A cleared run may cut different batches (new recordings arrived): a stored
+    submission is reused only for exactly the same recordings and keys.
+    """
+    keys = sorted(idempotency_key(r, batch.settings) for r in batch.recordings if not r.probe_error)
+    return hashlib.sha256("\n".join([batch.batch_id, *keys]).encode()).hexdigest()[:32]
 
 
 def _audio_source(rec: Recording) -> AudioSource:

@@ -25,7 +25,9 @@ class TranscriptionJobsTrigger(BaseTrigger):
     Event payload: ``status`` (``success`` when every job is terminal, ``timeout`` when
     the deadline passed first, ``error`` on a final provider error such as a revoked
     key), ``batch_id``, ``jobs`` {job_id: {status, error}} for terminal jobs,
-    ``pending`` [job_id] and ``message``.
+    ``pending`` [job_id], ``message``, and ``submission``: whatever the deferring task
+    handed over, echoed back so the resumed task needs nothing else (``airflow dags
+    test`` drops deferral kwargs). It must hold no secret: it is stored in the database.
     """
 
     def __init__(
@@ -40,6 +42,7 @@ class TranscriptionJobsTrigger(BaseTrigger):
         max_poll_interval_s: float = 60.0,
         max_concurrency: int = 16,
         first_poll_delay_s: float | None = None,
+        submission: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.provider = provider
@@ -51,6 +54,7 @@ class TranscriptionJobsTrigger(BaseTrigger):
         self.max_poll_interval_s = max_poll_interval_s
         self.max_concurrency = max_concurrency
         self.first_poll_delay_s = poll_interval_s if first_poll_delay_s is None else first_poll_delay_s
+        self.submission = submission or {}
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -65,6 +69,7 @@ class TranscriptionJobsTrigger(BaseTrigger):
                 "max_poll_interval_s": self.max_poll_interval_s,
                 "max_concurrency": self.max_concurrency,
                 "first_poll_delay_s": self.first_poll_delay_s,
+                "submission": self.submission,
             },
         )
 
@@ -76,6 +81,7 @@ class TranscriptionJobsTrigger(BaseTrigger):
                 "jobs": {j: {"status": s.status, "error": s.error} for j, s in done.items()},
                 "pending": pending,
                 "message": message,
+                "submission": self.submission,
             }
         )
 
