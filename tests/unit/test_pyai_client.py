@@ -70,6 +70,20 @@ def test_hook_reads_base_url_and_key_from_the_airflow_connection(monkeypatch):
     assert (endpoint.base_url, endpoint.api_key) == ("http://127.0.0.1:8700", "pyai_test_abc")
 
 
+def test_without_a_connection_the_hook_uses_the_embedded_engine(monkeypatch):
+    monkeypatch.delenv("AIRFLOW_CONN_PYAI_DEFAULT", raising=False)
+    monkeypatch.setenv("CALLMINE_ENGINE_URL", "http://127.0.0.1:9999/")
+    endpoint = PyAIHook().get_endpoint()
+    assert (endpoint.base_url, endpoint.api_key) == ("http://127.0.0.1:9999", None)
+
+
+def test_a_named_connection_that_is_missing_is_an_error(monkeypatch):
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    with pytest.raises(AirflowNotFoundException):
+        PyAIHook("pyai_prod").get_endpoint()
+
+
 def test_endpoint_repr_never_shows_the_key():
     assert "secret" not in repr(PyAIEndpoint("http://x", "pyai_live_secret"))
 

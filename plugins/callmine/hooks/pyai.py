@@ -2,6 +2,8 @@
 
 Connection ``pyai_default`` (conn_type http): host = base URL, password = API key, e.g.
 ``AIRFLOW_CONN_PYAI_DEFAULT='{"conn_type": "http", "host": "http://127.0.0.1:8700", "password": "..."}'``.
+With no such connection the hook talks to callmine's embedded engine
+(``CALLMINE_ENGINE_URL``, default ``http://127.0.0.1:8700``, no key).
 The key is sent as a bearer token to the API host only: signed ``result_url`` and
 subtitle URLs point elsewhere and are fetched without it.
 """
@@ -16,17 +18,15 @@ from typing import Any
 
 import httpx
 
+from callmine.config import env_default
 from callmine.errors import ProviderError, ProviderUnavailableError, error_from_response
 from callmine.retry import Backoff
 
-try:  # the hook must import where Airflow is absent too (unit tests, the CLI)
-    from airflow.sdk import BaseHook
-except ImportError:  # pragma: no cover
-    BaseHook = object  # type: ignore[assignment,misc]
+from airflow.sdk import BaseHook
+from airflow.sdk.exceptions import AirflowNotFoundException
 
 JOBS_PATH = "/v1/transcription/jobs"
-TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
-RETRY_METHODS_SAFE = frozenset({"GET"})
+DEFAULT_ENGINE_URL = "http://127.0.0.1:8700"  # `python -m include.engine` defaults
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,14 +115,31 @@ class PyAIHook(BaseHook):  # type: ignore[misc,valid-type]
     # -- connection -----------------------------------------------------------------
     def get_endpoint(self) -> PyAIEndpoint:
         if self._endpoint is None:
-            self._endpoint = PyAIEndpoint.from_connection(self.get_connection(self.pyai_conn_id))
+            try:
+                conn = self.get_connection(self.pyai_conn_id)
+            except AirflowNotFoundException:
+                self._endpoint = self._local_engine()
+            else:
+                self._endpoint = PyAIEndpoint.from_connection(conn)
         return self._endpoint
 
     async def aget_endpoint(self) -> PyAIEndpoint:
         if self._endpoint is None:
-            conn = await self.aget_connection(self.pyai_conn_id)
-            self._endpoint = PyAIEndpoint.from_connection(conn)
+            try:
+                conn = await self.aget_connection(self.pyai_conn_id)
+            except AirflowNotFoundException:
+                self._endpoint = self._local_engine()
+            else:
+                self._endpoint = PyAIEndpoint.from_connection(conn)
         return self._endpoint
+
+    def _local_engine(self) -> PyAIEndpoint:
+        """Without a ``pyai_default`` connection, talk to callmine's embedded engine (no key)."""
+        if self.pyai_conn_id != self.default_conn_name:
+            raise AirflowNotFoundException(f"The conn_id `{self.pyai_conn_id}` isn't defined")
+        url = env_default("CALLMINE_ENGINE_URL", DEFAULT_ENGINE_URL)
+        self.log.info("no connection %r: using the embedded engine at %s", self.pyai_conn_id, url)
+        return PyAIEndpoint(base_url=url.rstrip("/"))
 
     def _sync_client(self) -> httpx.Client:
         if self._client is None:
