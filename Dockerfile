@@ -17,8 +17,9 @@ COPY --chmod=0755 docker/airflow-init.sh /usr/local/bin/callmine-airflow-init
 
 # Python dependencies are installed as the airflow user, as the base image expects.
 USER airflow
-COPY --chown=airflow:0 requirements.txt /tmp/callmine-requirements.txt
-RUN pip install --no-cache-dir -r /tmp/callmine-requirements.txt
+COPY --chown=airflow:0 requirements.txt requirements-nodeps.txt /tmp/
+RUN pip install --no-cache-dir -r /tmp/requirements.txt \
+ && pip install --no-cache-dir --no-deps -r /tmp/requirements-nodeps.txt
 
 COPY --chown=airflow:0 dags/ /opt/airflow/dags/
 COPY --chown=airflow:0 plugins/ /opt/airflow/plugins/

@@ -1,8 +1,8 @@
 """The demo: the shipped sample calls through the real pipeline on a real Airflow, then SQL.
 
-Starts a speech service (for now the test fake of the PyAI jobs API: it fabricates
-deterministic transcripts; the embedded engine replaces it when it lands), a local
-Airflow 3 deployment (api-server, scheduler, dag-processor, triggerer), runs
+Starts callmine's embedded speech engine (offline transcription and diarization, no
+key, no network), a local Airflow 3 deployment (api-server, scheduler, dag-processor,
+triggerer) with no ``pyai_default`` connection (so the pipeline uses the engine), runs
 ``call_archive_mining`` as a backfill over the samples' call dates, and prints analyst queries'
 results from DuckDB.
 
@@ -25,7 +25,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).res
 from callmine.cli import main as callmine_cli  # noqa: E402
 from callmine.discovery import call_date_of  # noqa: E402
 from scripts.airflow_stack import ROOT, AirflowStack  # noqa: E402
-from scripts.services import start_fake_pyai  # noqa: E402
+from scripts.services import start_engine  # noqa: E402
 
 DAG_ID = "call_archive_mining"
 SAMPLES = ROOT / "include" / "samples" / "calls"
@@ -63,15 +63,17 @@ def main() -> int:
     print(f"[demo] sample calls of {len(days)} days ({days[0]} .. {days[-1]}) + 1 damaged file in {recordings}")
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a plain `kill` still stops everything
-    speech = start_fake_pyai(args.work, "--latency", "3")
-    print(f"[demo] speech service (PyAI jobs dialect) at {speech.base_url}")
+    print("[demo] starting the embedded speech engine (loads the tiny.en model) ...", flush=True)
+    speech = start_engine(args.work / "engine")
+    print(f"[demo] speech engine (PyAI jobs dialect) at {speech.base_url}")
     stack = AirflowStack(
         home=args.work / "airflow",
         extra_env={
             "CALLMINE_SOURCE_URI": str(recordings),
             "CALLMINE_WAREHOUSE_URI": str(warehouse),
             "CALLMINE_BATCH_SIZE": "2",
-            "AIRFLOW_CONN_PYAI_DEFAULT": json.dumps({"conn_type": "http", "host": speech.base_url}),
+            # No pyai_default connection: the pipeline's default is the embedded engine.
+            "CALLMINE_ENGINE_URL": speech.base_url,
         },
     )
     try:

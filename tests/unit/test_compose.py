@@ -33,7 +33,12 @@ AIRFLOW_SERVICES = (
     "airflow-triggerer",
 )
 LONG_RUNNING = tuple(s for s in AIRFLOW_SERVICES if s != "airflow-init")
-DEFAULT_SERVICES = {"postgres", *AIRFLOW_SERVICES}
+# Where tasks (LocalExecutor: the scheduler) and triggers run, i.e. who calls the speech provider.
+PROVIDER_CALLERS = ("airflow-scheduler", "airflow-triggerer")
+DEFAULT_SERVICES = {"postgres", *AIRFLOW_SERVICES, "engine"}
+ENGINE_COMMAND = [
+    "python", "-m", "include.engine", "--host", "0.0.0.0", "--port", "8700", "--data-dir", "/data/engine",
+]  # fmt: skip
 
 DUMMY_JWT = "test-jwt-secret-not-real"
 DUMMY_SECRET_KEY = "test-api-secret-key-not-real"
@@ -92,9 +97,8 @@ def run_compose(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -
         pytest.fail(f"cannot run the Compose binary {cmd[0]}: {exc}", pytrace=False)
 
 
-def config_json(tmp_path: Path, *profiles: str, env: dict[str, str] | None = None) -> dict[str, Any]:
-    profile_args = [arg for p in profiles for arg in ("--profile", p)]
-    result = run_compose(tmp_path, *profile_args, "config", "--format", "json", env=env)
+def config_json(tmp_path: Path, env: dict[str, str] | None = None) -> dict[str, Any]:
+    result = run_compose(tmp_path, "config", "--format", "json", env=env)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -115,10 +119,8 @@ def test_binary_is_compose_v2(tmp_path: Path) -> None:
     assert result.stdout.strip().startswith("2."), result.stdout
 
 
-@pytest.mark.parametrize("profiles", [(), ("engine",)], ids=["default", "engine-profile"])
-def test_config_is_valid(tmp_path: Path, profiles: tuple[str, ...]) -> None:
-    profile_args = [arg for p in profiles for arg in ("--profile", p)]
-    result = run_compose(tmp_path, *profile_args, "config", "-q")
+def test_config_is_valid(tmp_path: Path) -> None:
+    result = run_compose(tmp_path, "config", "-q")
     assert result.returncode == 0, result.stderr
 
 
@@ -155,9 +157,9 @@ def test_secrets_are_not_hard_coded() -> None:
     assert DUMMY_JWT not in COMPOSE_FILE.read_text()
 
 
-def test_services(tmp_path: Path, services: dict[str, Any]) -> None:
+def test_services(services: dict[str, Any]) -> None:
     assert set(services) == DEFAULT_SERVICES
-    assert set(config_json(tmp_path, "engine")["services"]) == DEFAULT_SERVICES | {"engine"}
+    assert not any(service.get("profiles") for service in services.values())  # a plain `up` starts all
 
 
 def test_airflow_services_share_image_build_and_env(services: dict[str, Any]) -> None:
@@ -220,7 +222,14 @@ def test_startup_order(services: dict[str, Any]) -> None:
         deps = services[name]["depends_on"]
         assert deps["airflow-init"]["condition"] == "service_completed_successfully", name
         assert deps["postgres"]["condition"] == "service_healthy", name
-        assert "engine" not in deps, name  # the engine is optional (profile)
+
+
+def test_task_and_trigger_runners_start_after_the_engine(services: dict[str, Any]) -> None:
+    # started, not healthy, and not required: PYAI_BASE_URL may name a hosted provider instead
+    for name in PROVIDER_CALLERS:
+        assert services[name]["depends_on"]["engine"] == {"condition": "service_started", "required": False}, name
+    for name in set(AIRFLOW_SERVICES) - set(PROVIDER_CALLERS):
+        assert "engine" not in services[name]["depends_on"], name
 
 
 def test_commands(services: dict[str, Any]) -> None:
@@ -254,22 +263,66 @@ def test_data_bind_mount(services: dict[str, Any]) -> None:
         assert ("bind", str(REPO / "data"), "/opt/airflow/data") in mounts, name
 
 
-def test_engine_service(tmp_path: Path) -> None:
-    cfg = config_json(tmp_path, "engine")
-    engine, scheduler = cfg["services"]["engine"], cfg["services"]["airflow-scheduler"]
-    assert engine["profiles"] == ["engine"]
+def test_engine_service(services: dict[str, Any]) -> None:
+    engine, scheduler = services["engine"], services["airflow-scheduler"]
     assert engine["image"] == scheduler["image"] and engine["build"] == scheduler["build"]
-    assert engine["command"] == [
-        "python", "-m", "include.engine", "--host", "0.0.0.0", "--port", "8700", "--data-dir", "/data/engine",
-    ]  # fmt: skip
-    assert [p["target"] for p in engine["ports"]] == [8700]
-    (volume,) = engine["volumes"]
+    assert engine["command"] == ENGINE_COMMAND
+    assert [(p["host_ip"], p["target"], p["published"]) for p in engine["ports"]] == [("127.0.0.1", 8700, "8700")]
+    assert engine["restart"] == "unless-stopped"
+    assert engine["stop_grace_period"] == "10s"
+
+
+def test_engine_volumes(services: dict[str, Any], config: dict[str, Any]) -> None:
+    # recordings arrive as multipart uploads from the tasks: only its own data volume, no ./data
+    (volume,) = services["engine"]["volumes"]
     assert volume["type"] == "volume" and volume["target"] == "/data/engine"
-    assert volume["source"] in cfg["volumes"]
-    assert any("http://127.0.0.1:8700/v1/me" in part for part in engine["healthcheck"]["test"])
+    assert volume["source"] in config["volumes"]
+
+
+def test_engine_environment(services: dict[str, Any]) -> None:
+    env = services["engine"]["environment"]
+    assert env == {
+        "CONNECTION_CHECK_MAX_COUNT": "0",  # skip the image entrypoint's wait for the Airflow DB
+        "CALLMINE_ENGINE_API_KEYS": "",  # open mode, matching the empty key pyai_default sends
+        "CALLMINE_ENGINE_PUBLIC_URL": "http://engine:8700",  # signed URLs reachable from Airflow
+        "CALLMINE_ENGINE_WORKERS": "2",
+        "CALLMINE_ENGINE_MODEL": "tiny.en",
+        "CALLMINE_ENGINE_MODEL_DIR": "/data/engine/models",  # inside the persisted data volume
+        "CALLMINE_ENGINE_WEBHOOK_SECRET": "",
+    }
     # it must not wait for, nor know, the Airflow metadata DB
-    assert "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN" not in engine.get("environment", {})
-    assert engine.get("environment", {}).get("CONNECTION_CHECK_MAX_COUNT") == "0"
+    assert "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN" not in env
+
+
+def test_engine_environment_follows_the_environment(tmp_path: Path) -> None:
+    env = _env(
+        tmp_path,
+        PYAI_API_KEY="pyai_test_abc123",
+        CALLMINE_ENGINE_WORKERS="4",
+        CALLMINE_ENGINE_MODEL="base.en",
+        CALLMINE_ENGINE_WEBHOOK_SECRET="whsec-test",
+    )
+    services = config_json(tmp_path, env=env)["services"]
+    engine_env = services["engine"]["environment"]
+    # the engine accepts exactly the key the Airflow connection sends
+    assert engine_env["CALLMINE_ENGINE_API_KEYS"] == "pyai_test_abc123"
+    assert json.loads(services["airflow-scheduler"]["environment"]["AIRFLOW_CONN_PYAI_DEFAULT"])["password"] == (
+        "pyai_test_abc123"
+    )
+    assert engine_env["CALLMINE_ENGINE_WORKERS"] == "4"
+    assert engine_env["CALLMINE_ENGINE_MODEL"] == "base.en"
+    assert engine_env["CALLMINE_ENGINE_WEBHOOK_SECRET"] == "whsec-test"
+    assert engine_env["CALLMINE_ENGINE_PUBLIC_URL"] == "http://engine:8700"
+
+
+def test_engine_healthcheck(services: dict[str, Any]) -> None:
+    health = services["engine"]["healthcheck"]
+    test = health["test"]
+    assert test[:3] == ["CMD", "python", "-c"]  # the image has python, not necessarily curl
+    assert "urllib" in test[3] and "http://127.0.0.1:8700/healthz" in test[3]
+    assert "Authorization" not in test[3]  # /healthz needs no API key
+    assert (health["interval"], health["timeout"], health["retries"]) == ("30s", "10s", 5)
+    assert "/healthz" in (REPO / "include" / "engine" / "app.py").read_text()
 
 
 def test_dockerfile() -> None:
@@ -282,6 +335,6 @@ def test_dockerfile() -> None:
     ignore = (REPO / ".dockerignore").read_text().splitlines()
     # allow-list: .env, .venv, data/ never reach the build context; what is copied does
     assert "*" in ignore
-    for needed in ("requirements.txt", "dags/", "plugins/", "include/", "docker/"):
+    for needed in ("requirements.txt", "requirements-nodeps.txt", "dags/", "plugins/", "include/", "docker/"):
         assert f"!{needed}" in ignore, needed
     assert not any(line.startswith("!.env") for line in ignore)

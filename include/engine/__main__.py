@@ -1,0 +1,46 @@
+"""`python -m include.engine [--host H] [--port P] [--data-dir D]`: run the embedded engine."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import sys
+from collections.abc import Sequence
+
+from .config import parse_args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import uvicorn
+
+    from .app import create_app
+
+    config = parse_args(argv)
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app(config)
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=config.host, port=config.port, loop=loop, http=http, access_log=False,
+                       log_level="warning", lifespan="on")
+    )
+    original_startup = server.startup
+
+    async def startup(sockets=None) -> None:  # type: ignore[no-untyped-def]
+        await original_startup(sockets=sockets)
+        if server.started:
+            auth = "open (no API key)" if config.open_mode else f"{len(config.api_keys)} API key(s)"
+            print(
+                f"callmine engine ready on http://{config.host}:{config.port} data_dir={config.data_dir} "
+                f"workers={config.workers} model={config.model} auth={auth}",
+                flush=True,
+            )
+
+    server.startup = startup  # type: ignore[method-assign]
+    server.run()
+    return 0 if server.started else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,199 @@
+"""HTTP API of the engine (PyAI Hear async jobs dialect) on plain Starlette."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from .auth import SCOPES, authenticate
+from .config import EngineConfig
+from .jobs import Engine
+from .problems import ProblemError, from_error, new_request_id, problem_response
+from .results import MEDIA_TYPES, full_result, is_offloaded, job_document, result_file
+from .signing import SIGNED_KINDS, verify
+from .store import JobRow
+from .submission import parse_submission
+
+Handler = Callable[[Request], Awaitable[Response]]
+JSON_TYPE = "application/json"
+log = logging.getLogger("callmine.engine.api")
+
+
+def _dumps(doc: object) -> str:
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+
+
+def create_app(config: EngineConfig) -> Starlette:
+    holder: dict[str, Engine] = {}
+
+    def engine() -> Engine:
+        return holder["engine"]
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        eng = Engine(config)
+        await eng.start()
+        holder["engine"] = eng
+        app.state.engine = eng
+        try:
+            yield
+        finally:
+            await eng.stop()
+
+    def api(handler: Handler) -> Handler:
+        async def endpoint(request: Request) -> Response:
+            request_id = new_request_id()
+            try:
+                response = await handler(request)
+            except ProblemError as error:
+                return from_error(error, request_id)
+            except Exception:
+                log.exception("unhandled error on %s %s", request.method, request.url.path)
+                return problem_response(500, "internal_error", "unexpected error", request_id=request_id)
+            response.headers["x-request-id"] = request_id
+            return response
+
+        return endpoint
+
+    def render(job: JobRow, status_code: int = 200, *, inline: bool = True) -> Response:
+        eng = engine()
+        completed = job.status == "completed"
+        offloaded = completed and is_offloaded(job, config.offload_over_bytes)
+        body = _dumps(job_document(job, offloaded=offloaded, link=eng.link))
+        headers = {}
+        if completed:
+            headers["x-pyai-units"] = f"{job.audio_seconds or 0.0:.3f}"
+            if inline and not offloaded:
+                body = body[:-1] + ',"result":' + full_result(eng.data_dir, job, eng.link) + "}"
+        return Response(body, status_code=status_code, media_type=JSON_TYPE, headers=headers)
+
+    @api
+    async def submit_job(request: Request) -> Response:
+        owner = authenticate(request, config)
+        submission = await parse_submission(request, config)
+        job, replayed = engine().submit(owner, submission, request.headers.get("idempotency-key"))
+        response = render(job, 202)
+        if replayed:
+            response.headers["idempotent-replayed"] = "true"
+        return response
+
+    @api
+    async def get_job(request: Request) -> Response:
+        owner = authenticate(request, config)
+        job = engine().store.get(request.path_params["job_id"], owner)
+        if job is None:
+            raise ProblemError(404, "not_found", f"no job {request.path_params['job_id']!r}")
+        return render(job)
+
+    @api
+    async def list_jobs(request: Request) -> Response:
+        owner = authenticate(request, config)
+        limit = _limit(request.query_params.get("limit"), config.list_default_limit, config.list_max_limit)
+        before = _decode_cursor(request.query_params.get("cursor") or None)
+        jobs, has_more = engine().store.page(owner, limit, before)
+        items = [
+            job_document(j, offloaded=j.status == "completed" and is_offloaded(j, config.offload_over_bytes),
+                         link=engine().link)
+            for j in jobs
+        ]
+        next_cursor = _encode_cursor(jobs[-1].seq) if has_more and jobs else None
+        return Response(_dumps({"data": items, "has_more": has_more, "next_cursor": next_cursor}), media_type=JSON_TYPE)
+
+    @api
+    async def me(request: Request) -> Response:
+        owner = authenticate(request, config)
+        body = {
+            "key_id": owner,
+            "env": "local",
+            "scopes": list(SCOPES),
+            "limits": {
+                "max_upload_mb": config.max_upload_mb,
+                "workers": config.workers,
+                "list_max_limit": config.list_max_limit,
+                "offload_over_bytes": config.offload_over_bytes,
+                "requests_per_second": None,
+            },
+            "model": config.model,
+        }
+        return Response(_dumps(body), media_type=JSON_TYPE)
+
+    @api
+    async def signed(request: Request) -> Response:
+        kind, job_id = request.path_params["kind"], request.path_params["job_id"]
+        if kind not in SIGNED_KINDS:
+            raise ProblemError(404, "not_found", f"unknown kind {kind!r}")
+        eng = engine()
+        reason = verify(request.url.path, request.query_params.get("expires"), request.query_params.get("sig"),
+                        eng.signing_secret)
+        if reason is not None:
+            raise ProblemError(403, "forbidden", reason)
+        job = eng.store.get(job_id)
+        if job is None or job.status != "completed":
+            raise ProblemError(404, "not_found", f"no result for {job_id!r}")
+        if kind == "result":
+            body = full_result(eng.data_dir, job, eng.link)
+        elif kind in job.formats:
+            body = result_file(eng.data_dir, job_id, kind).read_text(encoding="utf-8")
+        else:
+            raise ProblemError(404, "not_found", f"{kind} was not requested for {job_id!r}")
+        return Response(body, media_type=MEDIA_TYPES[kind])
+
+    async def health(request: Request) -> Response:
+        return Response(_dumps(engine().health()), media_type=JSON_TYPE)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        code = {404: "not_found", 405: "method_not_allowed"}.get(status, "internal_error")
+        detail = exc.detail if isinstance(exc, HTTPException) else "unexpected error"
+        return problem_response(status, code, str(detail))
+
+    return Starlette(
+        routes=[
+            Route("/v1/transcription/jobs", submit_job, methods=["POST"]),
+            Route("/v1/transcription/jobs", list_jobs, methods=["GET"]),
+            Route("/v1/transcription/jobs/{job_id}", get_job, methods=["GET"]),
+            Route("/v1/me", me, methods=["GET"]),
+            Route("/v1/signed/{kind}/{job_id}", signed, methods=["GET"]),
+            Route("/healthz", health, methods=["GET"]),
+        ],
+        exception_handlers={HTTPException: http_error, Exception: http_error},
+        lifespan=lifespan,
+    )
+
+
+def _limit(raw: str | None, default: int, maximum: int) -> int:
+    if raw is None or raw == "":
+        return default
+    try:
+        limit = int(raw)
+    except ValueError:
+        raise ProblemError(400, "validation_error", "limit must be an integer") from None
+    if not 1 <= limit <= maximum:
+        raise ProblemError(400, "validation_error", f"limit must be between 1 and {maximum}")
+    return limit
+
+
+def _encode_cursor(seq: int) -> str:
+    return base64.urlsafe_b64encode(f"seq:{seq}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str | None) -> int | None:
+    if cursor is None:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        prefix, _, value = raw.partition(":")
+        if prefix != "seq":
+            raise ValueError(cursor)
+        return int(value)
+    except (ValueError, UnicodeDecodeError):
+        raise ProblemError(400, "validation_error", "malformed cursor") from None

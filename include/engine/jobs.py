@@ -1,0 +1,251 @@
+"""The engine: accepts jobs, schedules them on worker processes, finalizes, notifies.
+
+Scheduling is N asyncio slots (N = workers), each owning one worker process. A slot claims
+the oldest queued job from SQLite (status -> processing, attempts + 1), makes the audio
+available as a local file (upload, file:// path, or http(s) download), runs it on its
+worker, then records the outcome and deletes any audio copy the engine made.
+
+Restart semantics: jobs found `processing` at start were interrupted and go back to
+`queued`; each claim counts an attempt and a job claimed after `max_attempts` attempts
+fails with `too_many_attempts` instead of running again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import httpx
+
+from .config import EngineConfig
+from .problems import ProblemError
+from .signing import load_or_create_secret, signed_path
+from .store import TERMINAL, JobRow, JobStore, new_job_id
+from .submission import Submission
+from .webhooks import deliver
+from .workers import Worker
+from .results import result_dir
+
+log = logging.getLogger("callmine.engine")
+MAX_IDEMPOTENCY_KEY = 255
+
+
+class FetchError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1048576:.1f} MB"
+
+
+class Engine:
+    def __init__(self, config: EngineConfig) -> None:
+        self.config = config
+        self.data_dir = config.data_dir
+        self.audio_dir = self.data_dir / "audio"
+        self.audio_dir.mkdir(parents=True, exist_ok=True)
+        (self.data_dir / "results").mkdir(parents=True, exist_ok=True)
+        self.store = JobStore(self.data_dir / "engine.sqlite3")
+        self.signing_secret = load_or_create_secret(self.data_dir / "url_signing.secret")
+        self.webhook_secret = config.webhook_secret or load_or_create_secret(self.data_dir / "webhook.secret")
+        self._wake = asyncio.Event()
+        self._slots: list[asyncio.Task[None]] = []
+        self._workers: list[Worker] = []
+        self._background: set[asyncio.Task[Any]] = set()
+        self._http: httpx.AsyncClient | None = None
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        requeued = self.store.requeue_interrupted()
+        if requeued:
+            log.warning("re-queued %d job(s) interrupted by the last shutdown", requeued)
+        for stale in self.audio_dir.glob("upload_*.part"):
+            stale.unlink(missing_ok=True)  # uploads whose request never created a job
+        self._http = httpx.AsyncClient(follow_redirects=True)
+        for index in range(self.config.workers):
+            worker = Worker(self.config.max_tasks_per_child)
+            self._workers.append(worker)
+            self._slots.append(asyncio.create_task(self._slot(worker), name=f"engine-slot-{index}"))
+
+    async def stop(self) -> None:
+        for task in self._slots + list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._slots, *self._background, return_exceptions=True)
+        for worker in self._workers:
+            worker.stop()  # jobs still `processing` are re-queued on the next start
+        if self._http is not None:
+            await self._http.aclose()
+        self.store.close()
+
+    def link(self, kind: str, job_id: str) -> str:
+        path = signed_path(kind, job_id, self.signing_secret, self.config.signed_url_ttl_s)
+        return self.config.base_url + path
+
+    # --- submit -------------------------------------------------------------------------------
+
+    def submit(self, owner: str, submission: Submission, idempotency_key: str | None) -> tuple[JobRow, bool]:
+        """(job, replayed). No await inside: check-and-insert is atomic on the event loop."""
+        if idempotency_key is not None:
+            if not idempotency_key or len(idempotency_key) > MAX_IDEMPOTENCY_KEY:
+                submission.discard_upload()
+                raise ProblemError(400, "validation_error", f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} chars")
+            previous = self.store.by_idempotency_key(owner, idempotency_key)
+            if previous is not None:
+                submission.discard_upload()
+                if previous.fingerprint != submission.fingerprint:
+                    raise ProblemError(409, "idempotency_conflict",
+                                       "this Idempotency-Key was already used with a different request body")
+                return previous, True
+        job_id = new_job_id()
+        audio_path = None
+        if submission.upload_path is not None:
+            # Keep the client's file name (sanitized): processors may use the extension as a hint.
+            safe = re.sub(r"[^A-Za-z0-9._-]", "_", submission.filename or "audio")[-100:]
+            final = self.audio_dir / f"{job_id}_{safe}"
+            submission.upload_path.replace(final)
+            audio_path = str(final)
+        job = self.store.insert(
+            job_id=job_id, owner=owner, options=submission.options, audio_url=submission.audio_url,
+            filename=submission.filename, audio_path=audio_path, idempotency_key=idempotency_key,
+            fingerprint=submission.fingerprint,
+        )
+        self._wake.set()
+        return job, False
+
+    # --- scheduling ---------------------------------------------------------------------------
+
+    async def _slot(self, worker: Worker) -> None:
+        while True:
+            try:
+                job = self.store.claim_next()
+            except Exception:
+                log.exception("could not claim a job")
+                job = None
+            if job is None:
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout=2.0)
+                except TimeoutError:
+                    pass
+                continue
+            try:
+                await self._process(worker, job)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # never let one job take a slot down
+                log.exception("job %s: unexpected engine error", job.job_id)
+                self._finish_failed(job, "internal_error", f"engine error: {type(exc).__name__}: {exc}")
+
+    async def _process(self, worker: Worker, job: JobRow) -> None:
+        if job.attempts > self.config.max_attempts:
+            self._finish_failed(job, "too_many_attempts",
+                                f"gave up after {self.config.max_attempts} attempts: processing was interrupted "
+                                "each time (service restart or worker crash)")
+            return
+        try:
+            path = await self._local_audio(job)
+        except FetchError as exc:
+            self._finish_failed(job, exc.code, exc.message)
+            return
+        task = {
+            "processor": self.config.processor,
+            "audio_path": str(path),
+            "out_dir": str(result_dir(self.data_dir, job.job_id)),
+            "options": {
+                "channel": job.options["channel"],
+                "diarize": job.options["diarize"],
+                "speakers": job.options["speakers_expected"] or 2,
+                "model": job.options["model"],
+                "language": job.options["language"],
+                "output_formats": tuple(job.options["output_formats"]),
+            },
+        }
+        log.info("job %s: processing (attempt %d)", job.job_id, job.attempts)
+        outcome = await worker.run(task)
+        if outcome["ok"]:
+            self.store.complete(job.job_id, outcome["audio_seconds"], outcome["result_bytes"], outcome["formats"])
+            self._after_terminal(job, "completed")
+        else:
+            shutil.rmtree(result_dir(self.data_dir, job.job_id), ignore_errors=True)
+            self._finish_failed(job, outcome["code"], outcome["message"])
+
+    def _finish_failed(self, job: JobRow, code: str, message: str) -> None:
+        self.store.fail(job.job_id, code, message)
+        log.info("job %s failed: %s", job.job_id, message)
+        self._after_terminal(job, "failed")
+
+    def _after_terminal(self, job: JobRow, status: str) -> None:
+        # Input is never kept: delete the engine's own copy (upload or download), never a file:// source.
+        if job.audio_path:
+            Path(job.audio_path).unlink(missing_ok=True)
+        (self.audio_dir / f"{job.job_id}.download").unlink(missing_ok=True)
+        url = job.options.get("webhook_url")
+        if url and self._http is not None:
+            coro = deliver(self._http, url, {"job_id": job.job_id, "status": status}, self.webhook_secret,
+                           timeout_s=self.config.webhook_timeout_s, attempts=self.config.webhook_attempts)
+            task = asyncio.create_task(coro)
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    # --- audio --------------------------------------------------------------------------------
+
+    async def _local_audio(self, job: JobRow) -> Path:
+        limit = self.config.max_upload_bytes
+        if job.audio_path:
+            path = Path(job.audio_path)
+            if not path.exists():
+                raise FetchError("audio_missing", "uploaded audio is missing from the data dir")
+            return path
+        assert job.audio_url is not None
+        parts = urlsplit(job.audio_url)
+        if parts.scheme.lower() == "file":
+            path = Path(unquote(parts.path))
+            if not path.is_file():
+                raise FetchError("audio_fetch_failed", f"could not fetch audio_url: no such file {str(path)!r}")
+            if path.stat().st_size > limit:
+                raise FetchError("audio_too_large", f"audio too large ({_mb(path.stat().st_size)} > {_mb(limit)})")
+            return path
+        return await self._download(job, limit)
+
+    async def _download(self, job: JobRow, limit: int) -> Path:
+        assert self._http is not None and job.audio_url is not None
+        target = self.audio_dir / f"{job.job_id}.download"
+        size = 0
+        try:
+            async with self._http.stream("GET", job.audio_url, timeout=self.config.fetch_timeout_s) as response:
+                if not response.is_success:
+                    raise FetchError("audio_fetch_failed", f"could not fetch audio_url: HTTP {response.status_code}")
+                declared = response.headers.get("content-length", "")
+                if declared.isdigit() and int(declared) > limit:
+                    raise FetchError("audio_too_large", f"audio too large ({_mb(int(declared))} > {_mb(limit)})")
+                with target.open("wb") as out:
+                    async for chunk in response.aiter_bytes(1 << 20):
+                        size += len(chunk)
+                        if size > limit:
+                            raise FetchError("audio_too_large", f"audio too large (> {_mb(limit)})")
+                        await asyncio.to_thread(out.write, chunk)
+        except FetchError:
+            target.unlink(missing_ok=True)
+            raise
+        except (httpx.HTTPError, OSError) as exc:
+            target.unlink(missing_ok=True)
+            raise FetchError("audio_fetch_failed", f"could not fetch audio_url: {type(exc).__name__}: {exc}") from None
+        self.store.set_audio_path(job.job_id, str(target))
+        job.audio_path = str(target)
+        return target
+
+    # --- introspection ------------------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        counts = self.store.count_by_status()
+        return {"status": "ok", "workers": self.config.workers, "jobs": counts,
+                "pending": sum(v for k, v in counts.items() if k not in TERMINAL), "pid": os.getpid()}

@@ -1,0 +1,105 @@
+"""Job documents as the API renders them, result files on disk, and SRT/WebVTT fallbacks."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from .store import JobRow
+
+MEDIA_TYPES = {
+    "result": "application/json",
+    "srt": "application/x-subrip; charset=utf-8",
+    "vtt": "text/vtt; charset=utf-8",
+}
+URL_OVERHEAD = 220  # bytes each signed URL adds to an inline result
+
+Linker = Callable[[str, str], str]  # (kind, job_id) -> absolute signed URL
+
+
+def result_dir(data_dir: Path, job_id: str) -> Path:
+    return data_dir / "results" / job_id
+
+
+def result_file(data_dir: Path, job_id: str, kind: str) -> Path:
+    return result_dir(data_dir, job_id) / ("result.json" if kind == "result" else f"result.{kind}")
+
+
+def is_offloaded(job: JobRow, threshold: int) -> bool:
+    size = (job.result_bytes or 0) + URL_OVERHEAD * len(job.formats)
+    return size > threshold
+
+
+def full_result(data_dir: Path, job: JobRow, link: Linker) -> str:
+    """Result document from disk with freshly signed `formats` URLs spliced in."""
+    core = result_file(data_dir, job.job_id, "result").read_text(encoding="utf-8")
+    formats = {kind: link(kind, job.job_id) for kind in job.formats}
+    body = core.rstrip()
+    sep = "" if body.endswith("{}") else ","
+    return body[:-1] + sep + '"formats":' + json.dumps(formats, separators=(",", ":")) + "}"
+
+
+def job_document(job: JobRow, *, offloaded: bool, link: Linker) -> dict[str, Any]:
+    """The job resource without its inline result (the GET handler splices that in)."""
+    options = job.options
+    doc: dict[str, Any] = {"job_id": job.job_id, "status": job.status, "created_at": job.created_at}
+    if job.started_at and job.status != "queued":
+        doc["started_at"] = job.started_at
+    if job.audio_url is not None:
+        doc["audio_url"] = job.audio_url
+    else:
+        doc["filename"] = job.filename
+    doc.update({
+        "channel": options["channel"],
+        "diarize": options["diarize"],
+        "numerals": options["numerals"],
+        "output_formats": options["output_formats"],
+        "webhook_url": options["webhook_url"],
+        "language": options["language"],
+        "speakers_expected": options["speakers_expected"],
+        "model": options["model"],
+        "attempts": job.attempts,
+    })
+    if job.completed_at:
+        doc["completed_at"] = job.completed_at
+    if job.status == "failed":
+        doc["error"] = job.error
+    elif job.status == "completed":
+        doc["audio_seconds"] = job.audio_seconds
+        if offloaded:
+            doc["result_url"] = link("result", job.job_id)
+    return doc
+
+
+def _timestamp(seconds: float, sep: str) -> str:
+    millis = int(round(max(float(seconds), 0.0) * 1000))
+    hours, rest = divmod(millis, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    secs, millis = divmod(rest, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}{sep}{millis:03d}"
+
+
+def _voice(segment: Mapping[str, Any]) -> str | None:
+    if segment.get("speaker") is not None:
+        return str(segment["speaker"])
+    if segment.get("channel") is not None:
+        return f"channel_{segment['channel']}"
+    return None
+
+
+def to_srt(segments: Iterable[Mapping[str, Any]]) -> str:
+    cues = []
+    for index, seg in enumerate(segments, start=1):
+        cues.append(f"{index}\n{_timestamp(seg['start'], ',')} --> {_timestamp(seg['end'], ',')}\n{seg['text']}\n\n")
+    return "".join(cues)
+
+
+def to_vtt(segments: Iterable[Mapping[str, Any]]) -> str:
+    cues = ["WEBVTT\n\n"]
+    for seg in segments:
+        voice = _voice(seg)
+        text = f"<v {voice}>{seg['text']}" if voice else str(seg["text"])
+        cues.append(f"{_timestamp(seg['start'], '.')} --> {_timestamp(seg['end'], '.')}\n{text}\n\n")
+    return "".join(cues)

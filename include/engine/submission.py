@@ -1,0 +1,230 @@
+"""Parsing a job submission (JSON or multipart) into validated options.
+
+Uploads are streamed to data_dir/audio/ under a temporary name while being hashed; the
+caller renames the file to the job id once the job row exists (or deletes it on replay).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from starlette.datastructures import FormData, UploadFile
+from starlette.requests import Request
+
+from .config import EngineConfig
+from .problems import ProblemError, invalid
+
+OUTPUT_FORMATS = ("json", "srt", "vtt")
+AUDIO_URL_SCHEMES = ("file", "http", "https")
+MAX_JSON_BODY = 1024 * 1024
+MULTIPART_OVERHEAD = 1024 * 1024  # form fields + boundaries allowed beyond the audio limit
+_BCP47 = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+_MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_CHUNK = 1024 * 1024
+
+
+@dataclass(slots=True)
+class Submission:
+    options: dict[str, Any]
+    audio_url: str | None
+    upload_path: Path | None  # temp file under data_dir/audio/
+    filename: str | None
+    fingerprint: str
+
+    def discard_upload(self) -> None:
+        if self.upload_path is not None:
+            self.upload_path.unlink(missing_ok=True)
+
+
+def too_large(size: int, limit: int) -> ProblemError:
+    return ProblemError(413, "payload_too_large", f"audio too large ({size / 1048576:.1f} MB > {limit / 1048576:.1f} MB)")
+
+
+async def parse_submission(request: Request, config: EngineConfig) -> Submission:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    length = request.headers.get("content-length")
+    if content_type == "application/json":
+        if length and length.isdigit() and int(length) > MAX_JSON_BODY:
+            raise ProblemError(413, "payload_too_large", f"JSON body larger than {MAX_JSON_BODY} bytes")
+        return await _parse_json(request, config)
+    if content_type == "multipart/form-data":
+        if length and length.isdigit() and int(length) > config.max_upload_bytes + MULTIPART_OVERHEAD:
+            raise too_large(int(length), config.max_upload_bytes)
+        return await _parse_multipart(request, config)
+    raise invalid("Content-Type must be application/json or multipart/form-data")
+
+
+async def _parse_json(request: Request, config: EngineConfig) -> Submission:
+    try:
+        body = json.loads(await request.body())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise invalid(f"body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise invalid("body must be a JSON object")
+    audio_url = body.get("audio_url")
+    if not isinstance(audio_url, str) or not audio_url:
+        raise invalid("audio_url is required (or upload the audio as multipart/form-data)")
+    options = _options(
+        config,
+        channel=_json_bool(body, "channel"),
+        diarize=_json_bool(body, "diarize"),
+        numerals=_json_bool(body, "numerals"),
+        formats=_json_formats(body.get("output_formats")),
+        webhook_url=body.get("webhook_url"),
+        language=body.get("language"),
+        speakers=_speakers(body.get("speakers_expected"), from_form=False),
+        model=body.get("model"),
+    )
+    _check_audio_url(audio_url)
+    return Submission(options, audio_url, None, None, _fingerprint(options, audio_url=audio_url))
+
+
+async def _parse_multipart(request: Request, config: EngineConfig) -> Submission:
+    try:
+        form: FormData = await request.form(max_files=2, max_fields=100)
+    except Exception as exc:  # python-multipart raises several unrelated types
+        raise invalid(f"malformed multipart body: {exc}") from None
+    try:
+        upload, audio_url = form.get("audio"), form.get("audio_url")
+        options = _options(
+            config,
+            channel=_form_bool(form, "channel"),
+            diarize=_form_bool(form, "diarize"),
+            numerals=_form_bool(form, "numerals"),
+            formats=_form_formats(form),
+            webhook_url=form.get("webhook_url") or None,
+            language=form.get("language") or None,
+            speakers=_speakers(form.get("speakers_expected") or None, from_form=True),
+            model=form.get("model") or None,
+        )
+        if isinstance(upload, UploadFile):
+            if audio_url:
+                raise invalid("send either an audio file part or audio_url, not both")
+            path, digest = await _store_upload(upload, config)
+            fingerprint = _fingerprint(options, audio_sha256=digest)
+            return Submission(options, None, path, os.path.basename(upload.filename or "") or "audio", fingerprint)
+        if upload is not None:
+            raise invalid("audio must be a file part")
+        if not isinstance(audio_url, str) or not audio_url:
+            raise invalid("multipart submissions need an 'audio' file part")
+        _check_audio_url(audio_url)
+        return Submission(options, audio_url, None, None, _fingerprint(options, audio_url=audio_url))
+    finally:
+        await form.close()
+
+
+async def _store_upload(upload: UploadFile, config: EngineConfig) -> tuple[Path, str]:
+    audio_dir = config.data_dir / "audio"
+    audio_dir.mkdir(parents=True, exist_ok=True)
+    path = audio_dir / f"upload_{secrets.token_hex(8)}.part"
+    digest, size = hashlib.sha256(), 0
+    try:
+        with path.open("wb") as out:
+            while chunk := await upload.read(_CHUNK):
+                size += len(chunk)
+                if size > config.max_upload_bytes:
+                    raise too_large(size, config.max_upload_bytes)
+                digest.update(chunk)
+                out.write(chunk)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return path, digest.hexdigest()
+
+
+def _fingerprint(options: dict[str, Any], **source: str) -> str:
+    canonical = json.dumps({"options": options, **source}, sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _options(config: EngineConfig, *, channel: bool, diarize: bool, numerals: bool, formats: list[str],
+             webhook_url: Any, language: Any, speakers: int | None, model: Any) -> dict[str, Any]:
+    if channel and diarize:
+        raise invalid("channel and diarize are mutually exclusive: use channel for stereo, diarize for mono")
+    if webhook_url is not None and (not isinstance(webhook_url, str) or not re.match(r"^https?://\S+$", webhook_url)):
+        raise invalid("webhook_url must be an http(s) URL")
+    if language is not None and (not isinstance(language, str) or not _BCP47.match(language)):
+        raise invalid("language must be a BCP-47 tag such as 'en' or 'en-US'")
+    if model is not None and (not isinstance(model, str) or not _MODEL.match(model)):
+        raise invalid("model must be a model name such as 'tiny.en' or 'base'")
+    return {
+        "channel": channel,
+        "diarize": diarize,
+        "numerals": numerals,  # accepted, not used by the engine
+        "output_formats": _formats(formats),
+        "webhook_url": webhook_url,
+        "language": language,
+        "speakers_expected": speakers,
+        "model": model or config.model,
+    }
+
+
+def _check_audio_url(url: str) -> None:
+    match = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://\S+$", url)
+    if not match:
+        raise invalid("audio_url must be an absolute URL (file://, http:// or https://)")
+    if match.group(1).lower() not in AUDIO_URL_SCHEMES:
+        raise ProblemError(422, "unprocessable", f"audio_url scheme {match.group(1)!r} is not supported; "
+                           "use file://, http:// or https://")
+
+
+def _json_bool(body: dict[str, Any], name: str) -> bool:
+    value = body.get(name, False)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise invalid(f"{name} must be a boolean")
+    return value
+
+
+def _form_bool(form: FormData, name: str) -> bool:
+    value = form.get(name)
+    if value is None or value == "":
+        return False
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise invalid(f"{name} must be 'true' or 'false'")
+
+
+def _json_formats(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return value.split(",")
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return value
+    raise invalid("output_formats must be a list of strings")
+
+
+def _form_formats(form: FormData) -> list[str]:
+    values: list[str] = []
+    for raw in form.getlist("output_formats") + form.getlist("output_formats[]"):
+        if not isinstance(raw, str):
+            raise invalid("output_formats must be text fields")
+        values.extend(raw.split(","))
+    return values
+
+
+def _formats(values: list[str]) -> list[str]:
+    cleaned = [value.strip().lower() for value in values if value.strip()]
+    unknown = sorted(set(cleaned) - set(OUTPUT_FORMATS))
+    if unknown:
+        raise invalid(f"unsupported output_formats {unknown}; allowed: {list(OUTPUT_FORMATS)}")
+    return list(dict.fromkeys(cleaned)) or ["json"]
+
+
+def _speakers(value: Any, *, from_form: bool) -> int | None:
+    if value is None:
+        return None
+    if from_form and isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10:
+        raise invalid("speakers_expected must be an integer between 1 and 10")
+    return value
