@@ -17,7 +17,7 @@ from starlette.routing import Route
 from .auth import SCOPES, authenticate
 from .config import EngineConfig
 from .jobs import Engine
-from .problems import ProblemError, from_error, new_request_id, problem_response
+from .problems import ProblemError, from_error, http_error, new_request_id, parse_limit, problem_response
 from .results import MEDIA_TYPES, full_result, is_offloaded, job_document, result_file
 from .signing import SIGNED_KINDS, verify
 from .store import JobRow
@@ -97,7 +97,7 @@ def create_app(config: EngineConfig) -> Starlette:
     @api
     async def list_jobs(request: Request) -> Response:
         owner = authenticate(request, config)
-        limit = _limit(request.query_params.get("limit"), config.list_default_limit, config.list_max_limit)
+        limit = parse_limit(request.query_params.get("limit"), config.list_default_limit, config.list_max_limit)
         before = _decode_cursor(request.query_params.get("cursor") or None)
         jobs, has_more = engine().store.page(owner, limit, before)
         items = [
@@ -150,12 +150,6 @@ def create_app(config: EngineConfig) -> Starlette:
     async def health(request: Request) -> Response:
         return Response(_dumps(engine().health()), media_type=JSON_TYPE)
 
-    async def http_error(request: Request, exc: Exception) -> Response:
-        status = exc.status_code if isinstance(exc, HTTPException) else 500
-        code = {404: "not_found", 405: "method_not_allowed"}.get(status, "internal_error")
-        detail = exc.detail if isinstance(exc, HTTPException) else "unexpected error"
-        return problem_response(status, code, str(detail))
-
     return Starlette(
         routes=[
             Route("/v1/transcription/jobs", submit_job, methods=["POST"]),
@@ -168,18 +162,6 @@ def create_app(config: EngineConfig) -> Starlette:
         exception_handlers={HTTPException: http_error, Exception: http_error},
         lifespan=lifespan,
     )
-
-
-def _limit(raw: str | None, default: int, maximum: int) -> int:
-    if raw is None or raw == "":
-        return default
-    try:
-        limit = int(raw)
-    except ValueError:
-        raise ProblemError(400, "validation_error", "limit must be an integer") from None
-    if not 1 <= limit <= maximum:
-        raise ProblemError(400, "validation_error", f"limit must be between 1 and {maximum}")
-    return limit
 
 
 def _encode_cursor(seq: int) -> str:

@@ -5,6 +5,10 @@ from __future__ import annotations
 import json
 import secrets
 
+from collections.abc import Mapping
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.responses import Response
 
 PROBLEM_BASE = "https://errors.pyai.com/"
@@ -48,11 +52,13 @@ def problem_response(
     detail: str | None = None,
     headers: dict[str, str] | None = None,
     request_id: str | None = None,
+    titles: Mapping[str, str] | None = None,
 ) -> Response:
+    """`titles` overrides the default title table (the fake PyAI service has its own codes)."""
     request_id = request_id or new_request_id()
     body: dict[str, object] = {
         "type": PROBLEM_BASE + code,
-        "title": _TITLES.get(code, code.replace("_", " ").capitalize()),
+        "title": (_TITLES if titles is None else titles).get(code, code.replace("_", " ").capitalize()),
         "status": status,
     }
     if detail:
@@ -66,5 +72,26 @@ def problem_response(
     )
 
 
-def from_error(error: ProblemError, request_id: str | None = None) -> Response:
-    return problem_response(error.status, error.code, error.detail, error.headers, request_id)
+def from_error(error: ProblemError, request_id: str | None = None, titles: Mapping[str, str] | None = None) -> Response:
+    return problem_response(error.status, error.code, error.detail, error.headers, request_id, titles)
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    """Starlette exception handler: routing errors and unhandled exceptions as problem+json."""
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    code = {404: "not_found", 405: "method_not_allowed"}.get(status, "internal_error")
+    detail = exc.detail if isinstance(exc, HTTPException) else "unexpected error"
+    return problem_response(status, code, str(detail))
+
+
+def parse_limit(raw: str | None, default: int, maximum: int) -> int:
+    """A `limit` query parameter: default when absent, validation_error unless 1..maximum."""
+    if raw is None or raw == "":
+        return default
+    try:
+        limit = int(raw)
+    except ValueError:
+        raise ProblemError(400, "validation_error", "limit must be an integer") from None
+    if not 1 <= limit <= maximum:
+        raise ProblemError(400, "validation_error", f"limit must be between 1 and {maximum}")
+    return limit

@@ -32,8 +32,11 @@ def _signature(secret: str, path: str, expires: int) -> str:
     return hmac.new(secret.encode(), f"{path}\n{expires}".encode(), hashlib.sha256).hexdigest()
 
 
-def signed_path(kind: str, job_id: str, secret: str, ttl_s: float, now: float | None = None) -> str:
-    path = f"/v1/signed/{kind}/{job_id}"
+def signed_path(
+    kind: str, job_id: str, secret: str, ttl_s: float, now: float | None = None, *, prefix: str = "/v1/signed"
+) -> str:
+    """`prefix` is where the signed routes are mounted (the fake PyAI result host uses /signed)."""
+    path = f"{prefix}/{kind}/{job_id}"
     expires = math.ceil((time.time() if now is None else now) + ttl_s)
     return f"{path}?{urlencode({'expires': expires, 'sig': _signature(secret, path, expires)})}"
 

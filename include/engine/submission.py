@@ -21,6 +21,9 @@ from starlette.requests import Request
 from .config import EngineConfig
 from .problems import ProblemError, invalid
 
+# The field parsers below (json_bool ... speakers_field, fingerprint) are public: the fake
+# PyAI service in tests/ validates submissions with them.
+
 OUTPUT_FORMATS = ("json", "srt", "vtt")
 AUDIO_URL_SCHEMES = ("file", "http", "https")
 MAX_JSON_BODY = 1024 * 1024
@@ -73,17 +76,17 @@ async def _parse_json(request: Request, config: EngineConfig) -> Submission:
         raise invalid("audio_url is required (or upload the audio as multipart/form-data)")
     options = _options(
         config,
-        channel=_json_bool(body, "channel"),
-        diarize=_json_bool(body, "diarize"),
-        numerals=_json_bool(body, "numerals"),
-        formats=_json_formats(body.get("output_formats")),
+        channel=json_bool(body, "channel"),
+        diarize=json_bool(body, "diarize"),
+        numerals=json_bool(body, "numerals"),
+        formats=json_formats(body.get("output_formats")),
         webhook_url=body.get("webhook_url"),
         language=body.get("language"),
-        speakers=_speakers(body.get("speakers_expected"), from_form=False),
+        speakers=speakers_field(body.get("speakers_expected"), from_form=False),
         model=body.get("model"),
     )
     _check_audio_url(audio_url)
-    return Submission(options, audio_url, None, None, _fingerprint(options, audio_url=audio_url))
+    return Submission(options, audio_url, None, None, fingerprint(options, audio_url=audio_url))
 
 
 async def _parse_multipart(request: Request, config: EngineConfig) -> Submission:
@@ -95,27 +98,27 @@ async def _parse_multipart(request: Request, config: EngineConfig) -> Submission
         upload, audio_url = form.get("audio"), form.get("audio_url")
         options = _options(
             config,
-            channel=_form_bool(form, "channel"),
-            diarize=_form_bool(form, "diarize"),
-            numerals=_form_bool(form, "numerals"),
-            formats=_form_formats(form),
+            channel=form_bool(form, "channel"),
+            diarize=form_bool(form, "diarize"),
+            numerals=form_bool(form, "numerals"),
+            formats=form_formats(form),
             webhook_url=form.get("webhook_url") or None,
             language=form.get("language") or None,
-            speakers=_speakers(form.get("speakers_expected") or None, from_form=True),
+            speakers=speakers_field(form.get("speakers_expected") or None, from_form=True),
             model=form.get("model") or None,
         )
         if isinstance(upload, UploadFile):
             if audio_url:
                 raise invalid("send either an audio file part or audio_url, not both")
             path, digest = await _store_upload(upload, config)
-            fingerprint = _fingerprint(options, audio_sha256=digest)
-            return Submission(options, None, path, os.path.basename(upload.filename or "") or "audio", fingerprint)
+            identity = fingerprint(options, audio_sha256=digest)
+            return Submission(options, None, path, os.path.basename(upload.filename or "") or "audio", identity)
         if upload is not None:
             raise invalid("audio must be a file part")
         if not isinstance(audio_url, str) or not audio_url:
             raise invalid("multipart submissions need an 'audio' file part")
         _check_audio_url(audio_url)
-        return Submission(options, audio_url, None, None, _fingerprint(options, audio_url=audio_url))
+        return Submission(options, audio_url, None, None, fingerprint(options, audio_url=audio_url))
     finally:
         await form.close()
 
@@ -139,31 +142,44 @@ async def _store_upload(upload: UploadFile, config: EngineConfig) -> tuple[Path,
     return path, digest.hexdigest()
 
 
-def _fingerprint(options: dict[str, Any], **source: str) -> str:
+def fingerprint(options: dict[str, Any], **source: str) -> str:
     canonical = json.dumps({"options": options, **source}, sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def _options(config: EngineConfig, *, channel: bool, diarize: bool, numerals: bool, formats: list[str],
              webhook_url: Any, language: Any, speakers: int | None, model: Any) -> dict[str, Any]:
-    if channel and diarize:
-        raise invalid("channel and diarize are mutually exclusive: use channel for stereo, diarize for mono")
-    if webhook_url is not None and (not isinstance(webhook_url, str) or not re.match(r"^https?://\S+$", webhook_url)):
-        raise invalid("webhook_url must be an http(s) URL")
-    if language is not None and (not isinstance(language, str) or not _BCP47.match(language)):
-        raise invalid("language must be a BCP-47 tag such as 'en' or 'en-US'")
+    check_modes(channel, diarize)
+    webhook_url, language = webhook_field(webhook_url), language_field(language)
     if model is not None and (not isinstance(model, str) or not _MODEL.match(model)):
         raise invalid("model must be a model name such as 'tiny.en' or 'base'")
     return {
         "channel": channel,
         "diarize": diarize,
         "numerals": numerals,  # accepted, not used by the engine
-        "output_formats": _formats(formats),
+        "output_formats": normalize_formats(formats),
         "webhook_url": webhook_url,
         "language": language,
         "speakers_expected": speakers,
         "model": model or config.model,
     }
+
+
+def check_modes(channel: bool, diarize: bool) -> None:
+    if channel and diarize:
+        raise invalid("channel and diarize are mutually exclusive: use channel for stereo, diarize for mono")
+
+
+def webhook_field(value: Any) -> str | None:
+    if value is not None and (not isinstance(value, str) or not re.match(r"^https?://\S+$", value)):
+        raise invalid("webhook_url must be an http(s) URL")
+    return value
+
+
+def language_field(value: Any) -> str | None:
+    if value is not None and (not isinstance(value, str) or not _BCP47.match(value)):
+        raise invalid("language must be a BCP-47 tag such as 'en' or 'en-US'")
+    return value
 
 
 def _check_audio_url(url: str) -> None:
@@ -175,7 +191,7 @@ def _check_audio_url(url: str) -> None:
                            "use file://, http:// or https://")
 
 
-def _json_bool(body: dict[str, Any], name: str) -> bool:
+def json_bool(body: dict[str, Any], name: str) -> bool:
     value = body.get(name, False)
     if value is None:
         return False
@@ -184,7 +200,7 @@ def _json_bool(body: dict[str, Any], name: str) -> bool:
     return value
 
 
-def _form_bool(form: FormData, name: str) -> bool:
+def form_bool(form: FormData, name: str) -> bool:
     value = form.get(name)
     if value is None or value == "":
         return False
@@ -193,7 +209,7 @@ def _form_bool(form: FormData, name: str) -> bool:
     raise invalid(f"{name} must be 'true' or 'false'")
 
 
-def _json_formats(value: Any) -> list[str]:
+def json_formats(value: Any) -> list[str]:
     if value is None:
         return []
     if isinstance(value, str):
@@ -203,7 +219,7 @@ def _json_formats(value: Any) -> list[str]:
     raise invalid("output_formats must be a list of strings")
 
 
-def _form_formats(form: FormData) -> list[str]:
+def form_formats(form: FormData) -> list[str]:
     values: list[str] = []
     for raw in form.getlist("output_formats") + form.getlist("output_formats[]"):
         if not isinstance(raw, str):
@@ -212,7 +228,7 @@ def _form_formats(form: FormData) -> list[str]:
     return values
 
 
-def _formats(values: list[str]) -> list[str]:
+def normalize_formats(values: list[str]) -> list[str]:
     cleaned = [value.strip().lower() for value in values if value.strip()]
     unknown = sorted(set(cleaned) - set(OUTPUT_FORMATS))
     if unknown:
@@ -220,7 +236,7 @@ def _formats(values: list[str]) -> list[str]:
     return list(dict.fromkeys(cleaned)) or ["json"]
 
 
-def _speakers(value: Any, *, from_form: bool) -> int | None:
+def speakers_field(value: Any, *, from_form: bool) -> int | None:
     if value is None:
         return None
     if from_form and isinstance(value, str) and value.strip().isdigit():

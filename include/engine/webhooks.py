@@ -8,6 +8,8 @@ import hmac
 import json
 import logging
 
+from typing import Any
+
 import httpx
 
 SIGNATURE_HEADER = "X-PyAI-Signature"
@@ -21,7 +23,7 @@ def sign(body: bytes, secret: str) -> str:
 async def deliver(
     client: httpx.AsyncClient,
     url: str,
-    payload: dict[str, str],
+    payload: dict[str, Any],
     secret: str,
     *,
     timeout_s: float = 5.0,

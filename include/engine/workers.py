@@ -19,7 +19,6 @@ import multiprocessing
 import os
 import signal
 import traceback
-from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -27,19 +26,6 @@ from typing import Any
 from .results import to_srt, to_vtt
 
 _CTX = multiprocessing.get_context("spawn")
-
-
-@dataclass(frozen=True, slots=True)
-class ProcessorOptions:
-    """Fallback options object, mirroring the speech core's JobOptions, for processors
-    whose module does not export a `JobOptions` class."""
-
-    channel: bool = False
-    diarize: bool = False
-    speakers: int = 2
-    model: str = "tiny.en"
-    language: str | None = None
-    output_formats: tuple[str, ...] = ("json",)
 
 
 class JobError(Exception):
@@ -61,7 +47,9 @@ def resolve(dotted: str) -> Any:
 
 def build_options(processor: Any, options: dict[str, Any]) -> Any:
     module = importlib.import_module(processor.__module__)
-    cls = getattr(module, "JobOptions", None) or ProcessorOptions
+    cls = getattr(module, "JobOptions", None)
+    if cls is None:  # the speech core's options; its light module, not the model-loading facade
+        from .speech.options import JobOptions as cls
     if not dataclasses.is_dataclass(cls):
         return cls(**options)
     names = {f.name for f in dataclasses.fields(cls)}

@@ -18,7 +18,7 @@ from starlette.routing import Route
 from .auth import Principal, authenticate, require_scopes
 from .config import SCOPE_JOBS, SCOPE_TRANSCRIBE
 from .jobs import Job, dumps, job_document, result_json
-from .problems import ProblemError, from_error, new_request_id, problem_response
+from .problems import ProblemError, from_error, http_error, new_request_id, parse_limit
 from .service import Counters, FakeService
 from .signing import signed_path
 from .submission import parse_submission
@@ -116,7 +116,7 @@ def create_api_app(service: FakeService) -> Starlette:
     @api
     async def list_jobs(request: Request) -> Response:
         principal = admit(request, SCOPE_JOBS)
-        limit = _limit(request.query_params.get("limit"), config.list_default_limit, config.list_max_limit)
+        limit = parse_limit(request.query_params.get("limit"), config.list_default_limit, config.list_max_limit)
         jobs, next_cursor = service.page(principal.key_id, limit, request.query_params.get("cursor") or None)
         statuses = await asyncio.gather(*(service.status(job) for job in jobs))
         # Listing shows job summaries; the inline result is only on GET /jobs/{id}.
@@ -153,12 +153,6 @@ def create_api_app(service: FakeService) -> Starlette:
         service.reset()
         return Response(status_code=204)
 
-    async def http_error(request: Request, exc: Exception) -> Response:
-        status = exc.status_code if isinstance(exc, HTTPException) else 500
-        code = {404: "not_found", 405: "method_not_allowed"}.get(status, "internal_error")
-        detail = exc.detail if isinstance(exc, HTTPException) else "unexpected error"
-        return problem_response(status, code, str(detail))
-
     return Starlette(
         routes=[
             Route("/v1/transcription/jobs", submit_job, methods=["POST"]),
@@ -170,16 +164,3 @@ def create_api_app(service: FakeService) -> Starlette:
         ],
         exception_handlers={HTTPException: http_error, Exception: http_error},
     )
-
-
-def _limit(raw: str | None, default: int, maximum: int) -> int:
-    if raw is None or raw == "":
-        return default
-    try:
-        limit = int(raw)
-    except ValueError:
-        raise ProblemError(400, "validation_error", "limit must be an integer") from None
-    if not 1 <= limit <= maximum:
-        raise ProblemError(400, "validation_error", f"limit must be between 1 and {maximum}")
-    return limit
-

@@ -1,4 +1,4 @@
-"""API key authentication, scopes, per-key rate limits."""
+"""API key authentication and scopes; key extraction is the engine's (include.engine.auth)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
-from .config import ALL_SCOPES, MAX_KEY_LENGTH, FakeConfig, KeyConfig, key_id_for
+from include.engine.auth import ANONYMOUS, required_key, unauthorized
+
+from .config import ALL_SCOPES, FakeConfig, KeyConfig, key_id_for
 from .problems import ProblemError
 
-ANONYMOUS = "anonymous"  # the single principal of open mode
-_WWW_AUTHENTICATE = {"WWW-Authenticate": 'Bearer realm="pyai"'}
+REALM = "pyai"
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,32 +24,13 @@ class Principal:
         return self.key.scopes if self.key is not None else ALL_SCOPES
 
 
-def _unauthorized(detail: str) -> ProblemError:
-    return ProblemError(401, "unauthorized", detail, _WWW_AUTHENTICATE)
-
-
-def presented_key(request: Request) -> str | None:
-    """The key from ``Authorization: Bearer`` or its alias ``x-api-key``."""
-    authorization = request.headers.get("authorization")
-    if authorization is not None:
-        scheme, _, token = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise _unauthorized("Authorization must be 'Bearer <api key>'")
-        return token.strip()
-    return request.headers.get("x-api-key")
-
-
 def authenticate(request: Request, config: FakeConfig) -> Principal:
     if config.open_mode:
         return Principal(ANONYMOUS, None)
-    api_key = presented_key(request)
-    if not api_key:
-        raise _unauthorized("missing API key: send 'Authorization: Bearer <key>' or 'x-api-key'")
-    if len(api_key) > MAX_KEY_LENGTH:
-        raise _unauthorized(f"API key longer than {MAX_KEY_LENGTH} characters")
+    api_key = required_key(request, REALM)
     key = config.keys.get(api_key)
     if key is None:
-        raise _unauthorized("invalid API key")  # never echo the key
+        raise unauthorized("invalid API key", REALM)  # never echo the key
     return Principal(key_id_for(api_key), key)
 
 

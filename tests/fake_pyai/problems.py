@@ -1,14 +1,27 @@
-"""RFC 7807 problem+json responses, as the vendor emits them."""
+"""RFC 7807 problem+json responses, as the vendor emits them.
+
+Rendering is the engine's (include.engine.problems); the fake only adds the titles of the
+vendor codes the engine never emits (credit, rate limit, injected outages).
+"""
 
 from __future__ import annotations
 
-import json
-import secrets
+import functools
 
-from starlette.responses import Response
+from include.engine import problems as _engine
+from include.engine.problems import PROBLEM_BASE, PROBLEM_MEDIA_TYPE, ProblemError, http_error, invalid, new_request_id, parse_limit
 
-PROBLEM_BASE = "https://errors.pyai.com/"
-PROBLEM_MEDIA_TYPE = "application/problem+json"
+__all__ = [
+    "PROBLEM_BASE",
+    "PROBLEM_MEDIA_TYPE",
+    "ProblemError",
+    "from_error",
+    "http_error",
+    "invalid",
+    "new_request_id",
+    "parse_limit",
+    "problem_response",
+]
 
 _TITLES = {
     "validation_error": "Request validation failed",
@@ -22,52 +35,5 @@ _TITLES = {
     "internal_error": "Internal server error",
 }
 
-
-def new_request_id() -> str:
-    return "req_" + secrets.token_hex(8)
-
-
-class ProblemError(Exception):
-    """Raised anywhere in a handler; turned into a problem+json response."""
-
-    def __init__(
-        self,
-        status: int,
-        code: str,
-        detail: str | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(f"{status} {code}: {detail}")
-        self.status = status
-        self.code = code
-        self.detail = detail
-        self.headers = headers or {}
-
-
-def problem_response(
-    status: int,
-    code: str,
-    detail: str | None = None,
-    headers: dict[str, str] | None = None,
-    request_id: str | None = None,
-) -> Response:
-    request_id = request_id or new_request_id()
-    body: dict[str, object] = {
-        "type": PROBLEM_BASE + code,
-        "title": _TITLES.get(code, code.replace("_", " ").capitalize()),
-        "status": status,
-    }
-    if detail:
-        body["detail"] = detail
-    body["request_id"] = request_id
-    all_headers = {"x-request-id": request_id, **(headers or {})}
-    return Response(
-        json.dumps(body, separators=(",", ":")),
-        status_code=status,
-        media_type=PROBLEM_MEDIA_TYPE,
-        headers=all_headers,
-    )
-
-
-def from_error(error: ProblemError, request_id: str | None = None) -> Response:
-    return problem_response(error.status, error.code, error.detail, error.headers, request_id)
+problem_response = functools.partial(_engine.problem_response, titles=_TITLES)
+from_error = functools.partial(_engine.from_error, titles=_TITLES)

@@ -1,20 +1,14 @@
-"""Webhook delivery: JSON body signed with HMAC-SHA256, best effort."""
+"""Webhook delivery: the engine's signed delivery, with a single attempt (the vendor does not retry)."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 from typing import Any
 
 import httpx
 
-SIGNATURE_HEADER = "X-PyAI-Signature"
+from include.engine.webhooks import SIGNATURE_HEADER, deliver, sign
 
-
-def sign(body: bytes, secret: str) -> str:
-    """Hex HMAC-SHA256 of the raw body: what receivers must recompute and compare."""
-    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+__all__ = ["SIGNATURE_HEADER", "deliver_webhook", "sign"]
 
 
 async def deliver_webhook(
@@ -25,10 +19,4 @@ async def deliver_webhook(
     timeout_s: float,
 ) -> bool:
     """True if the receiver answered 2xx. Failures are swallowed: delivery is best effort."""
-    body = json.dumps(payload, separators=(",", ":")).encode()
-    headers = {"content-type": "application/json", SIGNATURE_HEADER: sign(body, secret)}
-    try:
-        response = await client.post(url, content=body, headers=headers, timeout=timeout_s)
-    except httpx.HTTPError:
-        return False
-    return response.is_success
+    return await deliver(client, url, payload, secret, timeout_s=timeout_s, attempts=1)

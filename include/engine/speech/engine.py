@@ -15,20 +15,11 @@ import numpy as np
 from .audio import SAMPLE_RATE, duration_seconds, load_audio, to_mono
 from .document import Mode, build_document
 from .models import resolve_model
+from .options import JobOptions
 from .speakers import PartyWord, assign_speakers, group_segments
 from .stereo import transcribe_channels
 from .subtitles import render
 from .transcriber import DecodeSettings, Transcriber
-
-
-@dataclass
-class JobOptions:
-    channel: bool = False
-    diarize: bool = False
-    speakers: int = 2
-    model: str = "tiny.en"
-    language: str | None = None
-    output_formats: tuple[str, ...] = ("json",)
 
 
 @dataclass

@@ -2,32 +2,33 @@
 
 from __future__ import annotations
 
-import io
 import os
-import queue
 import socket
 import subprocess
 import sys
 import threading
 import time
-import wave
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 import uvicorn
 
 from include.engine.app import create_app
 from include.engine.config import EngineConfig
+from tests import http_helpers as shared
+from tests.http_helpers import JOBS, PROBLEM, make_wav
+from tests.http_helpers import LoopbackHTTP as Loopback
+
+__all__ = [
+    "API_KEY", "JOBS", "NO_AUTH", "PROBLEM", "PROCESSOR", "ROOT", "EngineServer", "Loopback", "engine_config",
+    "engine_process", "free_port", "make_wav", "upload", "wait_done", "wait_status", "write_wav",
+]
 
 ROOT = Path(__file__).resolve().parents[3]
-JOBS = "/v1/transcription/jobs"
-PROBLEM = "application/problem+json"
 PROCESSOR = "tests.unit.engine_service.processors:transcribe"
 API_KEY = "cm_test_key_0123456789"
 NO_AUTH = httpx.Client(timeout=10)
@@ -37,19 +38,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def make_wav(seconds: float = 1.0, channels: int = 1, seed: int = 0, rate: int = 8000) -> bytes:
-    t = np.arange(int(seconds * rate), dtype=np.float32) / rate
-    tones = [np.sin(2 * np.pi * (220 + 110 * ch + seed) * t) * 0.3 for ch in range(channels)]
-    samples = (np.stack(tones, axis=1) * 32767).astype("<i2")
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as out:
-        out.setnchannels(channels)
-        out.setsampwidth(2)
-        out.setframerate(rate)
-        out.writeframes(samples.tobytes())
-    return buf.getvalue()
 
 
 def write_wav(path: Path, seconds: float = 1.0, **kwargs: Any) -> Path:
@@ -94,23 +82,12 @@ class EngineServer:
         return httpx.Client(base_url=self.base_url, headers=headers, timeout=10)
 
 
-def upload(client: httpx.Client, audio: bytes | None = None, filename: str = "call.wav",
-           headers: dict[str, str] | None = None, **fields: Any) -> httpx.Response:
-    data = {k: (str(v).lower() if isinstance(v, bool) else v) for k, v in fields.items()}
-    files = {"audio": (filename, make_wav() if audio is None else audio, "audio/wav")}
-    return client.post(JOBS, files=files, data=data, headers=headers)
+def upload(client: httpx.Client, audio: bytes | None = None, *args: Any, **kwargs: Any) -> httpx.Response:
+    return shared.upload(client, make_wav() if audio is None else audio, *args, **kwargs)
 
 
 def wait_done(client: httpx.Client, job_id: str, timeout_s: float = 20.0) -> httpx.Response:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        response = client.get(f"{JOBS}/{job_id}")
-        assert response.status_code == 200, response.text
-        if response.json()["status"] in ("completed", "failed", "cancelled"):
-            return response
-        if time.monotonic() > deadline:
-            raise AssertionError(f"job {job_id} still {response.json()['status']}")
-        time.sleep(0.05)
+    return shared.wait_done(client, job_id, timeout_s, poll_s=0.05)
 
 
 def wait_status(client: httpx.Client, job_id: str, status: str, timeout_s: float = 20.0) -> None:
@@ -119,40 +96,6 @@ def wait_status(client: httpx.Client, job_id: str, status: str, timeout_s: float
         if time.monotonic() > deadline:
             raise AssertionError(f"job {job_id} never reached {status}")
         time.sleep(0.05)
-
-
-class Loopback:
-    """A local HTTP server: serves files from a dict (GET) and records POSTed webhooks."""
-
-    def __init__(self) -> None:
-        self.files: dict[str, bytes] = {}
-        self.webhooks: queue.Queue[tuple[dict[str, str], bytes]] = queue.Queue()
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
-                body = outer.files.get(self.path)
-                self.send_response(200 if body is not None else 404)
-                self.send_header("content-length", str(len(body or b"")))
-                self.end_headers()
-                self.wfile.write(body or b"")
-
-            def do_POST(self) -> None:  # noqa: N802
-                body = self.rfile.read(int(self.headers.get("content-length", "0")))
-                outer.webhooks.put(({k.lower(): v for k, v in self.headers.items()}, body))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 @contextmanager

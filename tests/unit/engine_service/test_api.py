@@ -64,7 +64,7 @@ def test_uploaded_audio_is_deleted_when_the_job_ends(engine: EngineServer, clien
 
 def test_http_audio_url_is_fetched(client: httpx.Client, loopback: Loopback) -> None:
     loopback.files["/remote.wav"] = make_wav(3.0)
-    job = client.post(JOBS, json={"audio_url": f"{loopback.base_url}/remote.wav"}).json()
+    job = client.post(JOBS, json={"audio_url": f"{loopback.url}/remote.wav"}).json()
     body = wait_done(client, job["job_id"]).json()
     assert body["status"] == "completed" and body["audio_seconds"] == pytest.approx(3.0)
 
@@ -255,8 +255,8 @@ def test_expired_signature_is_403(engine: EngineServer, client: httpx.Client) ->
 
 
 def test_webhook_is_signed_and_verifiable(client: httpx.Client, loopback: Loopback) -> None:
-    job = upload(client, webhook_url=f"{loopback.base_url}/hook").json()
-    headers, raw = loopback.webhooks.get(timeout=20)
+    job = upload(client, webhook_url=f"{loopback.url}/hook").json()
+    _, headers, raw = loopback.posts.get(timeout=20)
     expected = hmac.new(b"whsec_test", raw, hashlib.sha256).hexdigest()
     assert hmac.compare_digest(headers["x-pyai-signature"], expected)
     assert json.loads(raw) == {"job_id": job["job_id"], "status": "completed"}

@@ -46,13 +46,13 @@ def test_upload_over_the_size_limit_is_413(client: httpx.Client) -> None:
 
 def test_audio_url_over_the_size_limit_fails_the_job(client: httpx.Client, loopback: Loopback) -> None:
     loopback.files["/long.wav"] = make_wav(8.0)
-    job = client.post(JOBS, json={"audio_url": f"{loopback.base_url}/long.wav"}).json()
+    job = client.post(JOBS, json={"audio_url": f"{loopback.url}/long.wav"}).json()
     error = failed_error(client, job["job_id"])
     assert error["code"] == "audio_too_large" and error["message"] == "audio too large (0.1 MB > 0.1 MB)"
 
 
 def test_unreachable_audio_url_fails_the_job(client: httpx.Client, loopback: Loopback) -> None:
-    for url in ("http://127.0.0.1:9/x.wav", f"{loopback.base_url}/missing.wav", "file:///no/such/file.wav"):
+    for url in ("http://127.0.0.1:9/x.wav", f"{loopback.url}/missing.wav", "file:///no/such/file.wav"):
         error = failed_error(client, client.post(JOBS, json={"audio_url": url}).json()["job_id"])
         assert error["code"] == "audio_fetch_failed" and error["message"].startswith("could not fetch audio_url: ")
 
