@@ -112,7 +112,8 @@ def main() -> int:
             stereo = wav.stem.endswith("_stereo")
             raw = time_raw(wav, model, args.repeat, per_channel=stereo)
             mix = time_raw(wav, model, args.repeat, per_channel=False) if stereo else raw
-            plain = time_engine(wav, JobOptions(channel=stereo, model=model), args.repeat)
+            # Same language as raw: without one, the multilingual base model first detects it.
+            plain = time_engine(wav, JobOptions(channel=stereo, model=model, language="en"), args.repeat)
             ratio = raw.rtf / plain.rtf  # >1: the engine is slower than raw
             verdicts = [f"vs raw {'ok' if ratio <= TARGET_VS_RAW else 'MISS'}"]
             if stereo and model == "tiny.en":
@@ -122,7 +123,7 @@ def main() -> int:
             mode = "channel" if stereo else "plain"
             print(f"{model:8} {wav.stem:38} {mode:8} {plain.rtf:7.1f}x {raw.rtf:7.1f}x {ratio:6.2f} {mix.rtf:7.1f}x {mb:7.0f}  {', '.join(verdicts)}")
             if not stereo and diarize:
-                diarized = time_engine(wav, JobOptions(diarize=True, model=model), args.repeat)
+                diarized = time_engine(wav, JobOptions(diarize=True, model=model, language="en"), args.repeat)
                 overhead = plain.wall_s and diarized.wall_s / plain.wall_s - 1
                 mb = peak_rss_mb()
                 print(
