@@ -87,14 +87,21 @@ class Transcriber:
     def multilingual(self) -> bool:
         return bool(self.model.model.is_multilingual)
 
-    def transcribe(self, samples: np.ndarray, language: str | None = None) -> Transcript:
-        """Words and segments of float32 16 kHz mono ``samples``; timestamps in seconds."""
+    def transcribe(
+        self, samples: np.ndarray, language: str | None = None, *, vad_filter: bool | None = None
+    ) -> Transcript:
+        """Words and segments of float32 16 kHz mono ``samples``; timestamps in seconds.
+
+        ``vad_filter`` overrides the settings' (False when the caller already cut speech out)."""
         if samples.ndim != 1:
             raise ValueError(f"expected mono samples, got shape {samples.shape}")
         language = self._language(language)
+        kwargs = self.transcribe_kwargs(language)
+        if vad_filter is not None:
+            kwargs["vad_filter"] = vad_filter
         segments_iter, info = self.model.transcribe(
             np.ascontiguousarray(samples, dtype=np.float32),
-            **self.transcribe_kwargs(language),
+            **kwargs,
         )
         segments = [_segment(raw) for raw in segments_iter]  # the generator does the work
         segments = [segment for segment in segments if segment.words]
