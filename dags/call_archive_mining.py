@@ -41,6 +41,10 @@ PARAMS = {
     "speakers": Param(
         2, type="integer", minimum=1, maximum=10, description="Expected speakers in mono recordings."
     ),
+    "language": Param(
+        env_default("CALLMINE_LANGUAGE", "") or None, type=["null", "string"],
+        description="BCP-47 language of the calls (e.g. en); empty lets the provider detect it.",
+    ),
 }
 
 

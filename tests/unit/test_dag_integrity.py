@@ -42,7 +42,8 @@ def test_schedule_is_a_daily_data_interval_timetable(dag):
 
 def test_param_defaults_are_valid(dag):
     dag.params.validate()
-    assert {"source_uri", "warehouse_uri", "provider", "batch_size", "trackers", "reprocess", "speakers"} <= set(dag.params)
+    assert {"source_uri", "warehouse_uri", "provider", "batch_size", "trackers", "reprocess", "speakers",
+            "language"} <= set(dag.params)
 
 
 def test_param_defaults_come_from_the_environment(tmp_path):
@@ -50,9 +51,11 @@ def test_param_defaults_come_from_the_environment(tmp_path):
         "import runpy; ns = runpy.run_path(%r); "
         "p = ns['PARAMS']; print(p['source_uri'].value, p['warehouse_uri'].value, p['batch_size'].value)"
     ) % str(DAG_FILE)
-    env = {"CALLMINE_SOURCE_URI": "s3://calls/in", "CALLMINE_WAREHOUSE_URI": "/srv/wh", "CALLMINE_BATCH_SIZE": "7"}
+    code = code.replace("p['batch_size'].value)", "p['batch_size'].value, p['language'].value)")
+    env = {"CALLMINE_SOURCE_URI": "s3://calls/in", "CALLMINE_WAREHOUSE_URI": "/srv/wh", "CALLMINE_BATCH_SIZE": "7",
+           "CALLMINE_LANGUAGE": "en"}
     out = _run(code, env)
-    assert out.split() == ["s3://calls/in", "/srv/wh", "7"]
+    assert out.split() == ["s3://calls/in", "/srv/wh", "7", "en"]
 
 
 def test_parsing_the_dag_file_does_no_file_or_network_io():
