@@ -48,6 +48,7 @@ class EngineConfig:
     processor: str = DEFAULT_PROCESSOR
     max_tasks_per_child: int = 50  # recycle a worker process after this many jobs
     fetch_timeout_s: float = 30.0
+    job_timeout_s: float = 1800.0  # a job still processing after this is stopped and failed
     signed_url_ttl_s: float = 3600.0
     webhook_timeout_s: float = 5.0
     webhook_attempts: int = 3
@@ -88,6 +89,7 @@ class EngineConfig:
             processor=env.get("CALLMINE_ENGINE_PROCESSOR", "").strip() or DEFAULT_PROCESSOR,
             max_tasks_per_child=max(1, _int(env, "CALLMINE_ENGINE_MAX_TASKS_PER_CHILD", 50)),
             fetch_timeout_s=_float(env, "CALLMINE_ENGINE_FETCH_TIMEOUT_S", 30.0),
+            job_timeout_s=_float(env, "CALLMINE_ENGINE_JOB_TIMEOUT_S", 1800.0),
             signed_url_ttl_s=_float(env, "CALLMINE_ENGINE_SIGNED_URL_TTL_S", 3600.0),
         )
 

@@ -170,7 +170,7 @@ class Engine:
             },
         }
         log.info("job %s: processing (attempt %d)", job.job_id, job.attempts)
-        outcome = await worker.run(task)
+        outcome = await worker.run(task, timeout_s=self.config.job_timeout_s)
         if outcome["ok"]:
             self.store.complete(job.job_id, outcome["audio_seconds"], outcome["result_bytes"], outcome["formats"])
             self._after_terminal(job, "completed")

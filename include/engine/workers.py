@@ -163,7 +163,8 @@ class Worker:
         child.close()
         self.process, self.conn, self.tasks_done = process, parent, 0
 
-    async def run(self, task: dict[str, Any]) -> dict[str, Any]:
+    async def run(self, task: dict[str, Any], timeout_s: float | None = None) -> dict[str, Any]:
+        """Process one task; a worker that crashes or overruns ``timeout_s`` is replaced."""
         if self.process is None or not self.process.is_alive():
             self.stop()
             self._spawn()
@@ -175,7 +176,11 @@ class Worker:
         fd = conn.fileno()
         loop.add_reader(fd, lambda: ready.done() or ready.set_result(None))
         try:
-            await ready
+            await asyncio.wait_for(ready, timeout_s)
+        except TimeoutError:
+            self.stop()  # a hung decode would hold this slot forever
+            return {"ok": False, "code": "processing_timeout",
+                    "message": f"processing took longer than {timeout_s:.0f} s; the worker was stopped"}
         finally:
             loop.remove_reader(fd)
         try:

@@ -74,6 +74,15 @@ def test_worker_crash_fails_only_that_job(client: httpx.Client) -> None:
     assert wait_done(client, upload(client).json()["job_id"]).json()["status"] == "completed"
 
 
+def test_job_overrunning_the_timeout_is_stopped_and_the_slot_serves_the_next(tmp_path: Path) -> None:
+    config = engine_config(tmp_path, api_keys=(), workers=1, job_timeout_s=1.0)
+    with EngineServer(config) as server, server.client(None) as c:
+        hung = upload(c, filename="sleep-30000ms.wav").json()["job_id"]
+        error = failed_error(c, hung)
+        assert error["code"] == "processing_timeout" and "longer than 1 s" in error["message"]
+        assert wait_done(c, upload(c).json()["job_id"]).json()["status"] == "completed"
+
+
 def test_job_interrupted_too_often_fails_with_a_clear_error(tmp_path: Path) -> None:
     store = JobStore(tmp_path / "engine.sqlite3")
     job = store.insert(job_id="job_poison", owner="anonymous", options={
