@@ -91,6 +91,9 @@ def find_recordings(
 ) -> Discovery:
     """Recordings whose call date is ``call_date``, minus ``skip_call_ids`` (already loaded)."""
     fs, root = source_filesystem(source_uri)
+    if not fs.exists(root):
+        # An empty day is normal; a missing source is a misconfiguration, not "no calls".
+        raise FileNotFoundError(f"recordings source {source_uri!r} does not exist (CALLMINE_SOURCE_URI / param source_uri)")
     skip = set(skip_call_ids)
     found = Discovery()
     listing: dict[str, dict[str, Any]] = fs.find(root, detail=True)  # type: ignore[assignment]

@@ -107,3 +107,14 @@ def test_fsspec_memory_source_is_listed(tmp_path):
     found = find_recordings("memory://calls", DAY)
     assert [r.source_uri for r in found.recordings] == [fs.unstrip_protocol("/calls/2026/11/20/m.wav")]
     assert found.recordings[0].channels == 1
+
+
+def test_a_missing_source_is_an_error_not_an_empty_day(tmp_path):
+    import pytest
+
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        find_recordings(str(tmp_path / "nope"), DAY)
+
+
+def test_an_existing_empty_source_is_an_empty_day(tmp_path):
+    assert find_recordings(str(tmp_path), DAY).recordings == []
