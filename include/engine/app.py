@@ -18,6 +18,7 @@ from .auth import SCOPES, authenticate
 from .config import EngineConfig
 from .jobs import Engine
 from .problems import ProblemError, from_error, http_error, new_request_id, parse_limit, problem_response
+from .routes import jobs_api_routes
 from .results import MEDIA_TYPES, full_result, is_offloaded, job_document, result_file
 from .signing import SIGNED_KINDS, verify
 from .store import JobRow
@@ -152,10 +153,7 @@ def create_app(config: EngineConfig) -> Starlette:
 
     return Starlette(
         routes=[
-            Route("/v1/transcription/jobs", submit_job, methods=["POST"]),
-            Route("/v1/transcription/jobs", list_jobs, methods=["GET"]),
-            Route("/v1/transcription/jobs/{job_id}", get_job, methods=["GET"]),
-            Route("/v1/me", me, methods=["GET"]),
+            *jobs_api_routes(submit_job=submit_job, list_jobs=list_jobs, get_job=get_job, me=me),
             Route("/v1/signed/{kind}/{job_id}", signed, methods=["GET"]),
             Route("/healthz", health, methods=["GET"]),
         ],

@@ -64,7 +64,8 @@ async def parse_submission(request: Request, config: EngineConfig) -> Submission
     raise invalid("Content-Type must be application/json or multipart/form-data")
 
 
-async def _parse_json(request: Request, config: EngineConfig) -> Submission:
+async def read_json_submission(request: Request) -> tuple[dict, str]:
+    """A JSON submit's body and its required ``audio_url``; 400 problems otherwise."""
     try:
         body = json.loads(await request.body())
     except (ValueError, UnicodeDecodeError) as exc:
@@ -74,6 +75,11 @@ async def _parse_json(request: Request, config: EngineConfig) -> Submission:
     audio_url = body.get("audio_url")
     if not isinstance(audio_url, str) or not audio_url:
         raise invalid("audio_url is required (or upload the audio as multipart/form-data)")
+    return body, audio_url
+
+
+async def _parse_json(request: Request, config: EngineConfig) -> Submission:
+    body, audio_url = await read_json_submission(request)
     options = _options(
         config,
         channel=json_bool(body, "channel"),

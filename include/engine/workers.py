@@ -57,7 +57,11 @@ def build_options(processor: Any, options: dict[str, Any]) -> Any:
 
 
 def probe(path: str) -> float:
-    """Audio duration in seconds; JobError for anything a processor could not use."""
+    """Audio duration in seconds; JobError for anything a processor could not use.
+
+    Reads the header and decodes one frame only: the processor decodes the whole file
+    anyway, and a second full decode here would double the work of every job.
+    """
     import av  # imported in the worker only
 
     if os.path.getsize(path) == 0:
@@ -73,17 +77,18 @@ def probe(path: str) -> float:
         codec = getattr(stream.codec_context, "name", None)
         if not codec or codec == "none":
             raise JobError("unsupported_codec", "unsupported codec")
-        samples = 0
         try:
-            for frame in container.decode(stream):
-                samples += frame.samples
+            first = next(container.decode(stream), None)
         except Exception as exc:
-            if samples == 0:
-                raise JobError("audio_decode_failed", f"could not decode audio: {exc}") from None
-        rate = stream.codec_context.sample_rate or stream.rate or 0
-        if samples == 0 or not rate:
+            raise JobError("audio_decode_failed", f"could not decode audio: {exc}") from None
+        if first is None or not first.samples:
             raise JobError("audio_empty", "audio is empty")
-        return samples / rate
+        if container.duration:
+            return container.duration / av.time_base
+        if stream.duration and stream.time_base:
+            return float(stream.duration * stream.time_base)
+        ticks = sum(packet.duration or 0 for packet in container.demux(stream))  # demux only, no decode
+        return float(ticks * stream.time_base) if stream.time_base else 0.0
 
 
 def execute(task: dict[str, Any]) -> dict[str, Any]:

@@ -15,6 +15,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from include.engine.routes import jobs_api_routes
+
 from .auth import Principal, authenticate, require_scopes
 from .config import SCOPE_JOBS, SCOPE_TRANSCRIBE
 from .jobs import Job, dumps, job_document, result_json
@@ -155,10 +157,7 @@ def create_api_app(service: FakeService) -> Starlette:
 
     return Starlette(
         routes=[
-            Route("/v1/transcription/jobs", submit_job, methods=["POST"]),
-            Route("/v1/transcription/jobs", list_jobs, methods=["GET"]),
-            Route("/v1/transcription/jobs/{job_id}", get_job, methods=["GET"]),
-            Route("/v1/me", me, methods=["GET"]),
+            *jobs_api_routes(submit_job=submit_job, list_jobs=list_jobs, get_job=get_job, me=me),
             Route("/_fake/stats", fake_stats, methods=["GET"]),
             Route("/_fake/reset", fake_reset, methods=["POST"]),
         ],

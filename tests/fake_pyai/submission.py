@@ -10,7 +10,6 @@ checked when the audio is fetched (the job is accepted, then fails), as the vend
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +27,7 @@ from include.engine.submission import (
     json_formats,
     language_field,
     normalize_formats,
+    read_json_submission,
     speakers_field,
     webhook_field,
 )
@@ -79,15 +79,7 @@ async def parse_submission(request: Request) -> Submission:
 
 
 async def _parse_json(request: Request) -> Submission:
-    try:
-        body = json.loads(await request.body())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise invalid(f"body is not valid JSON: {exc}") from exc
-    if not isinstance(body, dict):
-        raise invalid("body must be a JSON object")
-    audio_url = body.get("audio_url")
-    if not isinstance(audio_url, str) or not audio_url:
-        raise invalid("audio_url is required (or upload the audio as multipart/form-data)")
+    body, audio_url = await read_json_submission(request)
     options = JobOptions(
         channel=json_bool(body, "channel"),
         diarize=json_bool(body, "diarize"),

@@ -174,6 +174,3 @@ def file_schema(table: str) -> pa.Schema:
     index = schema.get_field_index(PARTITION_COLUMN)
     return schema if index < 0 else schema.remove(index)
 
-
-def required_columns(table: str) -> list[str]:
-    return [f.name for f in TABLES[table] if not f.nullable]

@@ -83,13 +83,6 @@ class Storage:
             return []
         return sorted(e["name"] for e in entries if e["type"] == "file" and e["name"].endswith(suffix))
 
-    def list_dirs(self, folder: str) -> list[str]:
-        try:
-            entries = self.fs.ls(folder, detail=True)
-        except FileNotFoundError:
-            return []
-        return sorted(e["name"].rstrip("/") for e in entries if e["type"] == "directory")
-
     # -- writes --------------------------------------------------------------
 
     def temp_path(self, final: str) -> str:
