@@ -1,0 +1,1 @@
+"""Call insights: summary, action items, sentiment, phases and the call-analysis dimensions."""
