@@ -23,7 +23,7 @@ import psutil
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parents[1] / "plugins")]
 
-from scripts.airflow_stack import ROOT, AirflowStack  # noqa: E402
+from callmine.local.stack import ROOT, AirflowStack  # noqa: E402
 from scripts.services import start_fake_pyai  # noqa: E402
 from tests.audio import write_wav  # noqa: E402
 

@@ -6,7 +6,7 @@
 
 -- segments: one row per diarized segment; key (call_id, segment_idx)
 CREATE OR REPLACE VIEW segments AS
-SELECT call_id, segment_idx, speaker, channel, start_s, end_s, text, speaker_original, call_date
+SELECT call_id, segment_idx, speaker, channel, start_s, end_s, text, speaker_original, sentiment, sentiment_score, call_date
 FROM (
     SELECT
         CAST(NULL AS VARCHAR) AS call_id,
@@ -17,6 +17,8 @@ FROM (
         CAST(NULL AS DOUBLE) AS end_s,
         CAST(NULL AS VARCHAR) AS text,
         CAST(NULL AS VARCHAR) AS speaker_original,
+        CAST(NULL AS VARCHAR) AS sentiment,
+        CAST(NULL AS DOUBLE) AS sentiment_score,
         CAST(NULL AS DATE) AS call_date
     WHERE false
     UNION ALL BY NAME
@@ -91,19 +93,34 @@ FROM (
         union_by_name = true, allow_empty = true)
 );
 
--- call_insights: one row per call with LLM output; key (call_id)
+-- call_insights: one row per analyzed call; key (call_id)
 CREATE OR REPLACE VIEW call_insights AS
-SELECT call_id, model, summary, action_items, sentiment, phases, generated_at, call_date
+SELECT call_id, call_date, model, summary, action_items, sentiment, phases, generated_at, analyzer, prompt_version, transcript_hash, sentiment_score, intent, resolution, agent_performance, escalation_risk, key_topics, compliance, satisfaction_score, action_item_details, error, input_tokens, output_tokens
 FROM (
     SELECT
         CAST(NULL AS VARCHAR) AS call_id,
+        CAST(NULL AS DATE) AS call_date,
         CAST(NULL AS VARCHAR) AS model,
         CAST(NULL AS VARCHAR) AS summary,
         CAST(NULL AS VARCHAR[]) AS action_items,
         CAST(NULL AS VARCHAR) AS sentiment,
         CAST(NULL AS STRUCT(name VARCHAR, start_s DOUBLE, end_s DOUBLE, summary VARCHAR)[]) AS phases,
         CAST(NULL AS TIMESTAMP WITH TIME ZONE) AS generated_at,
-        CAST(NULL AS DATE) AS call_date
+        CAST(NULL AS VARCHAR) AS analyzer,
+        CAST(NULL AS VARCHAR) AS prompt_version,
+        CAST(NULL AS VARCHAR) AS transcript_hash,
+        CAST(NULL AS DOUBLE) AS sentiment_score,
+        CAST(NULL AS VARCHAR) AS intent,
+        CAST(NULL AS VARCHAR) AS resolution,
+        CAST(NULL AS VARCHAR) AS agent_performance,
+        CAST(NULL AS VARCHAR) AS escalation_risk,
+        CAST(NULL AS VARCHAR[]) AS key_topics,
+        CAST(NULL AS VARCHAR) AS compliance,
+        CAST(NULL AS INTEGER) AS satisfaction_score,
+        CAST(NULL AS STRUCT(text VARCHAR, speaker VARCHAR, start_s DOUBLE)[]) AS action_item_details,
+        CAST(NULL AS VARCHAR) AS error,
+        CAST(NULL AS BIGINT) AS input_tokens,
+        CAST(NULL AS BIGINT) AS output_tokens
     WHERE false
     UNION ALL BY NAME
     SELECT * FROM read_parquet('${WAREHOUSE}/call_insights/*/*.parquet',

@@ -49,9 +49,10 @@ def _run_sql(args: argparse.Namespace) -> int:
         sql = args.file.read_text() if args.file else args.query
     except OSError as exc:
         raise CommandError(f"cannot read {args.file}: {exc.strerror}") from exc
-    sql = fill_placeholder(sql, _warehouse_root(args.warehouse))
+    warehouse = _existing_warehouse(args.warehouse)
+    sql = fill_placeholder(sql, _warehouse_root(warehouse))
     try:
-        with connect(args.warehouse) as con:
+        with connect(warehouse) as con:
             results = run_script(con, sql, max_rows=max(args.max_rows, 0))
             for i, result in enumerate(results):
                 print(("\n" if i else "") + format_table(result))
@@ -72,7 +73,7 @@ def _add_catalog(subparsers: argparse._SubParsersAction, common: argparse.Argume
 def _run_catalog(args: argparse.Namespace) -> int:
     from callmine.warehouse.catalog import build_catalog
 
-    print(build_catalog(args.warehouse, args.db))
+    print(build_catalog(_existing_warehouse(args.warehouse), args.db))
     return 0
 
 
@@ -92,26 +93,87 @@ def _run_views(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_bench(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+def _add_run(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = subparsers.add_parser(
-        "bench", help="time replace_calls on a synthetic day",
-        description="Load a synthetic day into a temp warehouse, then reload half of it.",
+        "run", parents=[common], help="run the pipeline locally on a folder of recordings",
+        description="Transcribe and load the recordings of one day (airflow dags test) or a range "
+        "(a backfill on a local Airflow), then print the days' summary. Without a provider "
+        "connection the embedded speech engine transcribes (offline, no key).",
     )
-    p.add_argument("--calls", type=int, default=2000)
-    p.add_argument("--words-per-call", type=int, default=500)
-    p.set_defaults(handler=_run_bench)
+    p.add_argument("--source", required=True, type=Path,
+                   help="folder of recordings (YYYY/MM/DD/ folders or YYYY-MM-DD in file names)")
+    when = p.add_mutually_exclusive_group(required=True)
+    when.add_argument("--date", type=_iso_date, help="one call date, YYYY-MM-DD")
+    when.add_argument("--from", dest="from_date", type=_iso_date, help="first call date of a range")
+    p.add_argument("--to", dest="to_date", type=_iso_date, help="last call date of a range (inclusive)")
+    p.add_argument("--batch-size", type=int, help="recordings per batch (DAG param batch_size)")
+    p.add_argument("--language", help="language of the calls, e.g. en (DAG param language)")
+    p.add_argument("--speakers", type=int, help="expected speakers in mono recordings (default 2)")
+    p.add_argument("--reprocess", action="store_true", help="transcribe again calls already loaded")
+    p.set_defaults(handler=_run_run)
 
 
-def _run_bench(args: argparse.Namespace) -> int:
-    from callmine.warehouse.synthetic import bench_replace_calls
+def _run_run(args: argparse.Namespace) -> int:
+    from callmine.config import resolve_uri
+    from callmine.local.commands import RunError, RunRequest, check_source, day_range, run
 
-    r = bench_replace_calls(args.calls, args.words_per_call)
-    print(f"words={r.words} first_load_s={r.first_load_s:.3f} reload_half_s={r.reload_half_s:.3f}")
-    return 0
+    if args.date and args.to_date:
+        raise CommandError("--to goes with --from, not with --date")
+    if args.from_date and not args.to_date:
+        raise CommandError("--from needs --to (or use --date for one day)")
+    try:
+        days = [args.date] if args.date else day_range(args.from_date, args.to_date)
+        source = check_source(Path(resolve_uri(str(args.source))).resolve())
+        warehouse = resolve_uri(args.warehouse)
+        conf = {"source_uri": source, "warehouse_uri": warehouse}
+        for name in ("batch_size", "language", "speakers"):
+            if getattr(args, name) is not None:
+                conf[name] = getattr(args, name)
+        if args.reprocess:
+            conf["reprocess"] = True
+        return run(RunRequest(source=source, warehouse=warehouse, days=days, conf=conf))
+    except RunError as exc:
+        raise CommandError(str(exc)) from exc
+
+
+def _add_up(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = subparsers.add_parser(
+        "up", help="start a local deployment (engine, api-server, scheduler, dag-processor, triggerer)",
+        description="Start a local Airflow deployment that keeps running (and the embedded engine when "
+        "no provider connection is configured); prints the UI address and login.",
+    )
+    p.set_defaults(handler=lambda args: _local("up"))
+
+
+def _add_down(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = subparsers.add_parser("down", help="stop the local deployment started by `callmine up`")
+    p.set_defaults(handler=lambda args: _local("down"))
+
+
+def _local(command: str) -> int:
+    from callmine.local import commands
+
+    return getattr(commands, command)()
+
+
+def _add_airflow(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = subparsers.add_parser(
+        "airflow", help="run an airflow CLI command against the project-local Airflow home",
+        description="e.g. callmine airflow dags test call_archive_mining 2026-11-20",
+        prefix_chars="\0",  # every argument goes to airflow unchanged
+    )
+    p.add_argument("airflow_args", nargs=argparse.REMAINDER)
+    p.set_defaults(handler=lambda args: _airflow(args.airflow_args))
+
+
+def _airflow(airflow_args: list[str]) -> int:
+    from callmine.local.commands import airflow_cli
+
+    return airflow_cli(airflow_args)
 
 
 COMMANDS: list[Callable[[argparse._SubParsersAction, argparse.ArgumentParser], None]] = [
-    _add_sql, _add_catalog, _add_views, _add_bench,
+    _add_sql, _add_catalog, _add_views, _add_run, _add_up, _add_down, _add_airflow,
 ]
 
 
@@ -124,12 +186,35 @@ def _warehouse_root(uri: str) -> str:
     return Storage(uri).root_url
 
 
+def _existing_warehouse(uri: str) -> str:
+    """The resolved warehouse root; a warehouse that does not exist is an error, not an empty result."""
+    from callmine.warehouse.storage import Storage
+
+    storage = Storage(uri)
+    if not storage.fs.exists(storage.root):
+        raise CommandError(
+            f"no warehouse at {storage.root_url} (load calls first: bin/callmine run --source DIR --date D, "
+            "or the demo; or pass --warehouse)"
+        )
+    return uri
+
+
+def _iso_date(text: str):
+    from datetime import date
+
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     # Shared options live on a parent parser so they go after the command name.
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--warehouse", default=os.environ.get(WAREHOUSE_ENV) or DEFAULT_WAREHOUSE,
-        help=f"warehouse root: path or fsspec URL (default ${WAREHOUSE_ENV} or {DEFAULT_WAREHOUSE})",
+        help=f"warehouse root: path or fsspec URL; relative paths are under the project root "
+        f"(default ${WAREHOUSE_ENV} or {DEFAULT_WAREHOUSE})",
     )
     parser = argparse.ArgumentParser(prog="callmine", description="Mine recorded phone calls.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -140,6 +225,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "warehouse", None):
+        from callmine.config import resolve_uri
+
+        args.warehouse = resolve_uri(args.warehouse)  # relative: under the project root, as in the DAG
     try:
         return args.handler(args)
     except CommandError as exc:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from callmine.warehouse import connect
-from scripts.airflow_stack import AirflowStack
+from callmine.local.stack import AirflowStack
 from tests.audio import write_wav
 from tests.fake_pyai import FakeConfig, FakePyAIServer
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from callmine.warehouse import connect
-from scripts.services import start_engine
+from callmine.local.services import start_engine
 from tests.audio import write_wav
 from tests.fake_pyai import FakeConfig, FakePyAIServer
 

@@ -129,4 +129,5 @@ def test_example_queries_run(path: Path, loaded: Warehouse, capsys):
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
 def test_example_queries_run_on_an_empty_warehouse(path: Path, tmp_path: Path, capsys):
+    (tmp_path / "empty").mkdir()
     assert main(["sql", "--warehouse", str(tmp_path / "empty"), "-f", str(path)]) == 0

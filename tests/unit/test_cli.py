@@ -99,3 +99,49 @@ def test_bin_wrapper_runs_the_cli(warehouse: str):
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "(1 row)"
+
+
+def test_a_missing_warehouse_is_an_error_naming_the_path(tmp_path: Path, capsys):
+    missing = tmp_path / "no-such-warehouse"
+    assert main(["sql", "--warehouse", str(missing), "SELECT * FROM calls"]) == 1
+    err = capsys.readouterr().err
+    assert f"no warehouse at {missing}" in err
+
+
+def test_the_bin_wrapper_exits_non_zero_for_a_missing_warehouse(tmp_path: Path):
+    done = subprocess.run(
+        [str(REPO / "bin" / "callmine"), "sql", "--warehouse", str(tmp_path / "typo"), "SELECT 1"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 1 and "no warehouse at" in done.stderr and done.stdout == ""
+
+
+def test_relative_warehouse_paths_resolve_under_the_project_root_from_any_directory(tmp_path: Path):
+    """The DAG resolves relative paths under CALLMINE_HOME; the CLI does the same, not from the cwd."""
+    home = tmp_path / "project"
+    wh = Warehouse(str(home / "data" / "warehouse"))
+    wh.replace_calls(DAY, make_day(DAY, n_calls=2, failed=0))
+    env = {**os.environ, "CALLMINE_HOME": str(home)}
+    env.pop("CALLMINE_WAREHOUSE_URI", None)
+    done = subprocess.run(
+        [str(REPO / "bin" / "callmine"), "sql", "SELECT count(*) AS n FROM calls"],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[2].strip() == "2"
+
+
+def test_run_needs_a_date_or_a_range(capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "--source", "x"])
+    assert "one of the arguments --date --from is required" in capsys.readouterr().err
+
+
+def test_run_refuses_a_range_that_ends_before_it_starts(tmp_path: Path, capsys):
+    assert main(["run", "--source", str(tmp_path), "--from", "2026-11-07", "--to", "2026-11-01"]) == 1
+    assert "--to 2026-11-01 is before --from 2026-11-07" in capsys.readouterr().err
+
+
+def test_run_refuses_a_missing_recordings_folder(tmp_path: Path, capsys):
+    assert main(["run", "--source", str(tmp_path / "nope"), "--date", "2026-11-20"]) == 1
+    assert f"no recordings folder at {tmp_path / 'nope'}" in capsys.readouterr().err

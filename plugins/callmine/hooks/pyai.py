@@ -86,6 +86,8 @@ def _form_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
             form[key] = str(value)
     return form
 
+_ANNOUNCED_ENGINES: set[str] = set()
+
 
 class PyAIHook(BaseHook):  # type: ignore[misc,valid-type]
     """Talks to a PyAI Hear jobs service (the hosted API or callmine's embedded engine)."""
@@ -138,7 +140,9 @@ class PyAIHook(BaseHook):  # type: ignore[misc,valid-type]
         if self.pyai_conn_id != self.default_conn_name:
             raise AirflowNotFoundException(f"The conn_id `{self.pyai_conn_id}` isn't defined")
         url = env_default("CALLMINE_ENGINE_URL", DEFAULT_ENGINE_URL)
-        self.log.info("no connection %r: using the embedded engine at %s", self.pyai_conn_id, url)
+        if url not in _ANNOUNCED_ENGINES:  # once per process, not once per hook
+            _ANNOUNCED_ENGINES.add(url)
+            self.log.info("no connection %r: using the embedded engine at %s", self.pyai_conn_id, url)
         return PyAIEndpoint(base_url=url.rstrip("/"))
 
     def _sync_client(self) -> httpx.Client:

@@ -43,6 +43,8 @@ SEGMENTS = pa.schema([
     _opt("end_s", F64),
     _opt("text", STR),
     _opt("speaker_original", STR),  # the provider's own label, e.g. "A"
+    _opt("sentiment", STR),  # VADER per segment: positive / neutral / negative
+    _opt("sentiment_score", F64),  # VADER compound, -1..1
 ])
 
 WORDS = pa.schema([
@@ -88,14 +90,37 @@ PHASE = pa.struct([
     pa.field("summary", STR),
 ])
 
+ACTION_ITEM = pa.struct([
+    pa.field("text", STR),
+    pa.field("speaker", STR),
+    pa.field("start_s", F64),
+])
+
 CALL_INSIGHTS = pa.schema([
     _req("call_id", STR),
+    # Nullable on input only, like calls.call_date: the partition it is loaded into.
+    _opt(PARTITION_COLUMN, pa.date32()),
     _opt("model", STR),
     _opt("summary", STR),
     _opt("action_items", pa.list_(STR)),
-    _opt("sentiment", STR),
+    _opt("sentiment", STR),  # the customer's: positive / neutral / negative
     _opt("phases", pa.list_(PHASE)),
     _opt("generated_at", TIMESTAMP),
+    _opt("analyzer", STR),  # lexical / llm / callmissed
+    _opt("prompt_version", STR),
+    _opt("transcript_hash", STR),  # the transcript the insights were made from
+    _opt("sentiment_score", F64),  # -1..1
+    _opt("intent", STR),
+    _opt("resolution", STR),  # resolved / partially_resolved / unresolved
+    _opt("agent_performance", STR),
+    _opt("escalation_risk", STR),  # low / medium / high
+    _opt("key_topics", pa.list_(STR)),
+    _opt("compliance", STR),
+    _opt("satisfaction_score", I32),  # 1..10
+    _opt("action_item_details", pa.list_(ACTION_ITEM)),  # action_items with speaker and time
+    _opt("error", STR),  # why the analysis failed (then no other field is filled)
+    _opt("input_tokens", I64),
+    _opt("output_tokens", I64),
 ])
 
 CALLS = pa.schema([
@@ -149,7 +174,7 @@ SPECS: dict[str, TableSpec] = {
         # One occurrence = one term of one tracker at one instant.
         TableSpec("keyword_hits", KEYWORD_HITS, ("call_id", "start_s", "tracker", "term"),
                   "one row per tracked-term occurrence"),
-        TableSpec("call_insights", CALL_INSIGHTS, ("call_id",), "one row per call with LLM output"),
+        TableSpec("call_insights", CALL_INSIGHTS, ("call_id",), "one row per analyzed call"),
         TableSpec("calls", CALLS, ("call_id",), "one row per recording, latest state"),
     )
 }
@@ -162,6 +187,10 @@ DOMAINS: dict[tuple[str, str], frozenset[str]] = {
     ("calls", "status"): frozenset({STATUS_COMPLETED, STATUS_FAILED}),
     ("calls", "diarization"): frozenset({"channel", "model", "none"}),
     ("speaker_metrics", "role"): frozenset({"agent", "customer"}),
+    ("segments", "sentiment"): frozenset({"positive", "neutral", "negative"}),
+    ("call_insights", "sentiment"): frozenset({"positive", "neutral", "negative"}),
+    ("call_insights", "escalation_risk"): frozenset({"low", "medium", "high"}),
+    ("call_insights", "resolution"): frozenset({"resolved", "partially_resolved", "unresolved"}),
 }
 
 # A completed call must come with rows in each of these tables.

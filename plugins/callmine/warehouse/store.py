@@ -138,6 +138,40 @@ class Warehouse:
             partition_rows={name: m.table.num_rows for name, m in merged.items()},
         )
 
+    def replace_insights(self, call_date: dt.date, insights: pa.Table) -> int:
+        """Replace the ``call_insights`` rows of already-loaded calls (no other table changes).
+
+        Insights catch up without transcribing again: only calls that are loaded in
+        this partition may get a row; returns the rows written.
+        """
+        incoming = _without_partition_column("call_insights", conform("call_insights", insights), call_date)
+        if incoming.num_rows == 0:
+            return 0
+        check_unique("call_insights (incoming)", incoming, ("call_id",))
+        ids = incoming.column("call_id").combine_chunks()
+        loaded = self.read_partition("calls", call_date, columns=["call_id"]).column("call_id").combine_chunks()
+        strays = call_ids_not_in(incoming, loaded)
+        if strays:
+            raise SchemaError(f"call_insights: call_id(s) {strays[:5]} are not loaded on {call_date}")
+        final = self._file("call_insights", call_date)
+        existing = self.storage.read_parquet(final)
+        if existing is not None:
+            existing = conform("call_insights", existing, file_schema("call_insights"))
+        merged = merge_partition_table("call_insights", existing, incoming, ids)
+        self.storage.remove_stale_temps(self.storage.path(partition_dir("call_insights", call_date)))
+        temp = self.storage.write_parquet_temp(final, merged.table)
+        try:
+            self.storage.commit(temp, final)
+        except BaseException:
+            self.storage.remove(temp)
+            raise
+        return merged.added
+
+    def read_calls(self, table: str, call_date: dt.date, call_ids: list[str]) -> pa.Table:
+        """The partition's rows of ``table`` for the given calls."""
+        rows = self.read_partition(table, call_date)
+        return rows.filter(pc.is_in(rows.column("call_id"), value_set=pa.array(call_ids, pa.string())))
+
     # -- subtitles -----------------------------------------------------------
 
     def write_subtitle(self, call_date: dt.date, call_id: str, fmt: str, content: bytes) -> str:
@@ -163,7 +197,7 @@ class Warehouse:
             raise KeyError(f"unknown table(s) {sorted(unknown)}; known: {', '.join(TABLES)}")
         if "calls" not in tables:
             raise SchemaError("replace_calls needs a 'calls' table: it names the calls being replaced")
-        calls = _with_partition_date(conform("calls", tables["calls"]), call_date)
+        calls = _with_partition_date("calls", conform("calls", tables["calls"]), call_date)
         check_unique("calls (incoming)", calls, ("call_id",))
         ids = calls.column("call_id").combine_chunks()
 
@@ -172,6 +206,7 @@ class Warehouse:
             if name == "calls":
                 continue
             table = conform(name, tables[name]) if name in tables else TABLES[name].empty_table()
+            table = _without_partition_column(name, table, call_date)
             strays = call_ids_not_in(table, ids)
             if strays:
                 # Their old rows would not be removed, so they would duplicate.
@@ -189,15 +224,22 @@ class Warehouse:
         return prepared
 
 
-def _with_partition_date(calls: pa.Table, call_date: dt.date) -> pa.Table:
+def _with_partition_date(name: str, table: pa.Table, call_date: dt.date) -> pa.Table:
     """Fill a null call_date with the partition's; reject rows dated elsewhere."""
-    partition_dir("calls", call_date)  # rejects a datetime before it can mis-partition
+    partition_dir(name, call_date)  # rejects a datetime before it can mis-partition
     partition_date = pa.scalar(call_date, pa.date32())
-    column = calls.column(PARTITION_COLUMN)
+    column = table.column(PARTITION_COLUMN)
     wrong = pc.filter(column, pc.not_equal(column, partition_date))
     if len(wrong):
         raise SchemaError(
-            f"calls: call_date {sorted(set(wrong.to_pylist()))[:3]} does not match the partition {call_date}"
+            f"{name}: call_date {sorted(set(wrong.to_pylist()))[:3]} does not match the partition {call_date}"
         )
     filled = pc.fill_null(column, partition_date)
-    return calls.set_column(calls.schema.get_field_index(PARTITION_COLUMN), PARTITION_COLUMN, filled)
+    return table.set_column(table.schema.get_field_index(PARTITION_COLUMN), PARTITION_COLUMN, filled)
+
+
+def _without_partition_column(name: str, table: pa.Table, call_date: dt.date) -> pa.Table:
+    """The on-disk shape: a call_date column (checked against the partition) is dropped."""
+    if PARTITION_COLUMN not in table.schema.names:
+        return table
+    return _with_partition_date(name, table, call_date).drop_columns([PARTITION_COLUMN])

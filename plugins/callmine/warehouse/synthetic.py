@@ -7,15 +7,10 @@ benchmark measures the warehouse, not the generator.
 from __future__ import annotations
 
 import datetime as dt
-import tempfile
-import time
-from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from callmine.warehouse.store import Warehouse
 
 _WORDS = np.array(["hello", "thanks", "for", "calling", "cancel", "refund", "my", "account", "please", "ok?"])
 
@@ -84,26 +79,3 @@ def make_day(
             "size_bytes": np.full(n_calls, 1_000_000, np.int64),
         }),
     }
-
-
-@dataclass(frozen=True, slots=True)
-class BenchResult:
-    words: int
-    first_load_s: float
-    reload_half_s: float
-
-
-def bench_replace_calls(n_calls: int = 2000, words_per_call: int = 500, root: str | None = None) -> BenchResult:
-    """Time a fresh load of a ~1M-word day, then a reload of half of its calls."""
-    day = dt.date(2024, 1, 1)
-    tables = make_day(day, n_calls=n_calls, segments_per_call=max(words_per_call // 10, 1), words_per_segment=10)
-    half_ids = tables["calls"].column("call_id").combine_chunks().slice(0, n_calls // 2)
-    half = {name: t.filter(pc.is_in(t.column("call_id"), value_set=half_ids)) for name, t in tables.items()}
-    with tempfile.TemporaryDirectory(prefix="callmine-bench-") as tmp:
-        wh = Warehouse(root or tmp)
-        t0 = time.perf_counter()
-        wh.replace_calls(day, tables)
-        t1 = time.perf_counter()
-        wh.replace_calls(day, half)
-        t2 = time.perf_counter()
-    return BenchResult(tables["words"].num_rows, t1 - t0, t2 - t1)

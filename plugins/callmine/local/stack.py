@@ -1,13 +1,18 @@
 """A real local Airflow 3 deployment as separate processes (no Docker).
 
 api-server, scheduler, dag-processor and triggerer with the LocalExecutor on SQLite,
-pointed at this project's dags/ and plugins/. Used by the demo, the integration
-tests and the benchmarks. Every process gets its own session so ``stop()`` ends
-the whole tree (``airflow standalone`` leaves orphans behind).
+pointed at this project's dags/ and plugins/. Used by ``callmine run`` / ``up``, the
+demo, the integration tests and the benchmarks. Every process gets its own session so
+``stop()`` ends the whole tree (``airflow standalone`` leaves orphans behind).
+
+A deployment started with ``detach=True`` outlives the command that started it: its
+port and process groups are written to ``<home>/deployment.json`` so ``callmine
+down`` (or ``AirflowStack.attach``) finds it again.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
@@ -16,13 +21,22 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[1]
+from callmine.config import PROJECT_ROOT as ROOT
+
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+DEPLOYMENT_FILE = "deployment.json"
+ADMIN_USER = "admin"
+
+
+def airflow_executable() -> str:
+    """The ``airflow`` of the interpreter running callmine (the project's .venv)."""
+    return str(Path(sys.executable).with_name("airflow"))
 
 
 def free_port() -> int:
@@ -37,8 +51,11 @@ class AirflowStack:
     extra_env: dict[str, str] = field(default_factory=dict)
     parallelism: int = 4
     port: int = field(default_factory=free_port)
+    # False: real logins (user ``admin``, generated password); True: everyone is admin (tests).
+    all_admins: bool = True
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     _token: str | None = None
+    detached_pids: dict[str, int] = field(default_factory=dict)  # set by attach()
 
     @property
     def base_url(self) -> str:
@@ -58,7 +75,8 @@ class AirflowStack:
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__PARALLELISM": str(self.parallelism),
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": str(self.all_admins),
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.base_url}/execution/",
             "AIRFLOW__API__PORT": str(self.port),
@@ -78,20 +96,72 @@ class AirflowStack:
     def airflow(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
         """Run an ``airflow`` CLI command against this deployment."""
         return subprocess.run(
-            [str(Path(sys.executable).with_name("airflow")), *args],
+            [airflow_executable(), *args],
             env=self.env(), capture_output=True, text=True, check=check, timeout=timeout,
         )
 
-    def start(self, timeout: float = 180) -> None:
-        (self.home / "logs").mkdir(parents=True, exist_ok=True)
+    def migrate(self) -> None:
+        """``airflow db migrate``, once per home and Airflow version (a stamp file remembers)."""
+        from airflow import __version__ as airflow_version
+
+        stamp = self.home / ".migrated"
+        if stamp.exists() and stamp.read_text().strip() == airflow_version and (self.home / "airflow.db").exists():
+            return
+        self.home.mkdir(parents=True, exist_ok=True)
         self.airflow("db", "migrate")
+        stamp.write_text(airflow_version + "\n")
+
+    def start(self, timeout: float = 180, detach: bool = False) -> None:
+        (self.home / "logs").mkdir(parents=True, exist_ok=True)
+        self.migrate()
         for name in COMPONENTS:
-            log = open(self.home / "logs" / f"{name}.out", "ab")
-            self.processes[name] = subprocess.Popen(
-                [str(Path(sys.executable).with_name("airflow")), name],
-                env=self.env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=self.home,
-            )
-        self.wait_healthy(timeout)
+            with open(self.home / "logs" / f"{name}.out", "ab") as log:
+                self.processes[name] = subprocess.Popen(
+                    [airflow_executable(), name], env=self.env(), stdout=log, stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL, start_new_session=True, cwd=self.home,
+                )
+        if detach:
+            self._write_deployment()
+        try:
+            self.wait_healthy(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    # -- a deployment that outlives its command (callmine up / down) --------------------
+    def _write_deployment(self) -> None:
+        record = {"port": self.port, "all_admins": self.all_admins, "extra_env": self.extra_env,
+                  "pids": {name: proc.pid for name, proc in self.processes.items()}}
+        (self.home / DEPLOYMENT_FILE).write_text(json.dumps(record, indent=2))
+
+    @classmethod
+    def attach(cls, home: Path) -> AirflowStack | None:
+        """The detached deployment recorded in ``home``, if its processes are still alive."""
+        try:
+            record = json.loads((home / DEPLOYMENT_FILE).read_text())
+        except (OSError, ValueError):
+            return None
+        if not all(_alive(pid) for pid in record["pids"].values()):
+            return None
+        stack = cls(home=home, extra_env=record.get("extra_env", {}), port=record["port"],
+                    all_admins=record.get("all_admins", True))
+        stack.detached_pids = dict(record["pids"])
+        return stack
+
+    def stop_detached(self, timeout: float = 20) -> None:
+        """Stop a deployment found by ``attach`` (each component's whole process group)."""
+        _stop_groups(list(self.detached_pids.values()), timeout)
+        (self.home / DEPLOYMENT_FILE).unlink(missing_ok=True)
+
+    def admin_password(self) -> str | None:
+        """The generated password of ``admin`` (None when everyone is admin)."""
+        if self.all_admins:
+            return None
+        path = self.home / "simple_auth_manager_passwords.json.generated"
+        try:
+            return json.loads(path.read_text()).get(ADMIN_USER)
+        except (OSError, ValueError):
+            return None
 
     def wait_healthy(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -121,6 +191,7 @@ class AirflowStack:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
         self.processes.clear()
+        (self.home / DEPLOYMENT_FILE).unlink(missing_ok=True)
 
     def __enter__(self) -> AirflowStack:
         # A plain `kill` of the driving script must still stop the deployment.
@@ -134,8 +205,10 @@ class AirflowStack:
     # -- REST API --------------------------------------------------------------------
     def token(self) -> str:
         if self._token is None:
-            response = httpx.post(f"{self.base_url}/auth/token", json={}, timeout=30)
-            if response.status_code >= 400:
+            password = self.admin_password()
+            body = {"username": ADMIN_USER, "password": password} if password else {}
+            response = httpx.post(f"{self.base_url}/auth/token", json=body, timeout=30)
+            if response.status_code >= 400 and not password:
                 response = httpx.get(f"{self.base_url}/auth/token", timeout=30)
             response.raise_for_status()
             self._token = response.json()["access_token"]
@@ -200,24 +273,49 @@ class AirflowStack:
     def clear_run(self, dag_id: str, run_id: str) -> None:
         self.api("POST", f"/dags/{dag_id}/dagRuns/{run_id}/clear", json={"dry_run": False})
 
-    def backfill(self, dag_id: str, from_date: str, to_date: str, timeout: float = 900) -> list[dict[str, Any]]:
+    def backfill(
+        self, dag_id: str, from_date: str, to_date: str, timeout: float = 900, *,
+        conf: dict[str, Any] | None = None, reprocess: str | None = None,
+        on_poll: Callable[[list[dict[str, Any]]], None] | None = None,
+    ) -> list[dict[str, Any]]:
         """``airflow backfill create`` (the operator's command), then wait for the backfill to complete.
 
         Returns the backfill's runs. Days that already had a run (e.g. the scheduler's
-        latest interval) are skipped by the default reprocess behaviour, as in production.
+        latest interval) are skipped by the default reprocess behaviour, as in production;
+        ``reprocess="completed"`` runs them again. ``on_poll(runs)`` gets the backfill's
+        runs on every poll (progress output).
         """
-        self.airflow("backfill", "create", "--dag-id", dag_id, "--from-date", from_date, "--to-date", to_date)
+        args = ["backfill", "create", "--dag-id", dag_id, "--from-date", from_date, "--to-date", to_date]
+        if conf:
+            args += ["--dag-run-conf", json.dumps(conf)]
+        if reprocess:
+            args += ["--reprocess-behavior", reprocess]
+        self.airflow(*args)
         newest = max(self.api("GET", "/backfills", params={"dag_id": dag_id})["backfills"], key=lambda b: b["id"])
+
+        created = _timestamp(newest["created_at"])
+
+        def backfill_runs() -> list[dict[str, Any]]:
+            # The run listing does not name the backfill. Its runs are the backfill runs in range
+            # queued since it was created (a reprocessed day re-queues its existing run).
+            return sorted(
+                (r for r in self.runs(dag_id)
+                 if r["run_type"] == "backfill" and from_date <= r["logical_date"][:10] <= to_date
+                 and r.get("queued_at") and _timestamp(r["queued_at"]) >= created),
+                key=lambda r: r["logical_date"],
+            )
+
         deadline = time.monotonic() + timeout
         while self.api("GET", f"/backfills/{newest['id']}")["completed_at"] is None:
+            if on_poll:
+                on_poll(backfill_runs())
             if time.monotonic() > deadline:
                 raise TimeoutError(f"backfill {from_date}..{to_date} not complete after {timeout}s")
             time.sleep(3)
-        return sorted(
-            (r for r in self.runs(dag_id)
-             if r["run_type"] == "backfill" and from_date <= r["logical_date"][:10] <= to_date),
-            key=lambda r: r["logical_date"],
-        )
+        runs = backfill_runs()
+        if on_poll:
+            on_poll(runs)
+        return runs
 
     def logs_tail(self, lines: int = 40) -> str:
         out = []
@@ -226,3 +324,34 @@ class AirflowStack:
             if path.exists():
                 out.append(f"--- {name} ---\n" + "\n".join(path.read_text(errors="replace").splitlines()[-lines:]))
         return "\n".join(out)
+
+
+def _timestamp(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _stop_groups(pids: list[int], timeout: float) -> None:
+    """SIGTERM each process group, then SIGKILL what is left after ``timeout``."""
+    for pid in pids:
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
+        time.sleep(0.3)
+    for pid in pids:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass

@@ -1,0 +1,1 @@
+"""Run callmine on this machine: a project-local Airflow home, deployment, engine and the `run` command."""
