@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
+from callmine.operators.analyze import AnalyzeBatchOperator
 from callmine.operators.transcribe import TranscribeBatchOperator
 from callmine.config import env_default
 
@@ -41,6 +42,11 @@ PARAMS = {
     "speakers": Param(
         2, type="integer", minimum=1, maximum=10, description="Expected speakers in mono recordings."
     ),
+    "insights": Param(
+        env_default("CALLMINE_INSIGHTS", "lexical"), type="string", enum=["lexical", "llm", "off"],
+        description="Call insights: lexical (offline, no model), llm (the chat endpoint of the Airflow "
+        "connection llm_default) or off.",
+    ),
     "language": Param(
         env_default("CALLMINE_LANGUAGE", "") or None, type=["null", "string"],
         description="BCP-47 language of the calls (e.g. en); empty lets the provider detect it.",
@@ -62,9 +68,15 @@ PARAMS = {
 def call_archive_mining() -> None:
     @task
     def discover(**context) -> list[dict]:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from callmine.hooks.llm import LLMConfigurationError
         from callmine.pipeline import plan_day, settings_for_run
 
-        return plan_day(settings_for_run(context), int(context["params"]["batch_size"]))
+        try:
+            return plan_day(settings_for_run(context), int(context["params"]["batch_size"]))
+        except LLMConfigurationError as exc:  # no retry can fix a missing llm_default connection
+            raise AirflowFailException(str(exc)) from None
 
     @task(trigger_rule="all_done")
     def load(**context) -> dict:
@@ -77,15 +89,25 @@ def call_archive_mining() -> None:
         """Fails the run when a batch failed, after load saved everything that did finish."""
         return summary
 
+    batches = discover()
     transcribed = TranscribeBatchOperator.partial(
         task_id="transcribe",
         map_index_template="{{ task.batch['batch_id'] }}",
         retries=3,
         retry_delay=timedelta(seconds=10),
-    ).expand(batch=discover())
+    ).expand(batch=batches)
+    analyzed = AnalyzeBatchOperator.partial(
+        task_id="analyze",
+        map_index_template="{{ task.batch['batch_id'] }}",
+        trigger_rule="all_done",  # a failed batch must not stop the others' insights
+        pool=env_default("CALLMINE_LLM_POOL", "default_pool"),
+        llm_concurrency=int(env_default("CALLMINE_LLM_CONCURRENCY", "8")),
+        retries=2,
+        retry_delay=timedelta(seconds=20),
+    ).expand(batch=batches)
     loaded = load()
-    transcribed >> loaded
-    transcribed >> report(loaded)
+    transcribed >> analyzed >> loaded
+    [transcribed, analyzed] >> report(loaded)
 
 
 call_archive_mining()

@@ -26,7 +26,7 @@ from callmine.discovery import call_date_of  # noqa: E402
 
 SAMPLES = ROOT / "include" / "samples" / "calls"
 RECORDINGS = ROOT / "data" / "demo" / "recordings"
-QUERIES = ["daily_volume.sql", "talk_ratio_by_role_weekly.sql", "keyword_trend_daily.sql",
+QUERIES = ["daily_volume.sql", "call_insights.sql", "talk_ratio_by_role_weekly.sql", "keyword_trend_daily.sql",
            "longest_monologues.sql", "failed_calls.sql"]
 DAMAGED = "damaged-upload.wav"
 

@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 import numpy as np
 import pyarrow as pa
 
+from callmine.insights.sentiment import score_texts
 from callmine.metrics import compute_speaker_metrics
 from callmine.recordings import Recording, RunSettings
 from callmine.roles import assign_roles
@@ -63,6 +64,7 @@ class BatchRows:
         cid = rec.call_id
         n_seg, n_words = len(seg), len(words)
         originals = transcript.original_speakers
+        sentiment, sentiment_score = score_texts(seg.text)
         self._parts["segments"].append(pa.table({
             "call_id": pa.repeat(pa.scalar(cid), n_seg),
             "segment_idx": np.arange(n_seg, dtype=np.int32),
@@ -72,6 +74,8 @@ class BatchRows:
             "end_s": pa.array(seg.end, pa.float64()),
             "text": seg.text,
             "speaker_original": [originals.get(s) for s in seg.speaker],
+            "sentiment": sentiment,
+            "sentiment_score": pa.array(sentiment_score, pa.float64()),
         }))
         self._parts["words"].append(pa.table({
             "call_id": pa.repeat(pa.scalar(cid), n_words),

@@ -109,6 +109,8 @@ def _add_run(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     p.add_argument("--batch-size", type=int, help="recordings per batch (DAG param batch_size)")
     p.add_argument("--language", help="language of the calls, e.g. en (DAG param language)")
     p.add_argument("--speakers", type=int, help="expected speakers in mono recordings (default 2)")
+    p.add_argument("--insights", choices=["lexical", "llm", "off"],
+                   help="call insights analyzer (DAG param insights; default lexical)")
     p.add_argument("--reprocess", action="store_true", help="transcribe again calls already loaded")
     p.set_defaults(handler=_run_run)
 
@@ -126,7 +128,7 @@ def _run_run(args: argparse.Namespace) -> int:
         source = check_source(Path(resolve_uri(str(args.source))).resolve())
         warehouse = resolve_uri(args.warehouse)
         conf = {"source_uri": source, "warehouse_uri": warehouse}
-        for name in ("batch_size", "language", "speakers"):
+        for name in ("batch_size", "language", "speakers", "insights"):
             if getattr(args, name) is not None:
                 conf[name] = getattr(args, name)
         if args.reprocess:
@@ -172,8 +174,56 @@ def _airflow(airflow_args: list[str]) -> int:
     return airflow_cli(airflow_args)
 
 
+def _add_ask(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = subparsers.add_parser(
+        "ask", parents=[common], help="ask a call (or a day's calls) a question",
+        description="Answer a question from a call's transcript with the LLM of the Airflow connection "
+        "llm_default, citing the segments it relied on; without an LLM, show the best-matching segments.",
+    )
+    p.add_argument("call_id", nargs="?", help="the call (calls.call_id)")
+    p.add_argument("question", help='e.g. "Did the customer agree to the terms?"')
+    p.add_argument("--date", type=_iso_date, help="ask every completed call of this call date instead")
+    p.set_defaults(handler=_run_ask)
+
+
+def _run_ask(args: argparse.Namespace) -> int:
+    from callmine.insights.ask_command import NO_LLM, answer_questions, load_calls
+
+    if (args.call_id is None) == (args.date is None):
+        raise CommandError("give either a CALL_ID or --date D (not both)")
+    warehouse = _existing_warehouse(args.warehouse)
+    calls = load_calls(warehouse, call_id=args.call_id, call_date=args.date.isoformat() if args.date else None)
+    if not calls:
+        raise CommandError(f"no completed call {args.call_id or 'on ' + args.date.isoformat()} in {warehouse}")
+    from callmine.hooks.llm import LLMConfigurationError
+
+    factory = _llm_analyzer_factory()
+    if factory is None:
+        print(NO_LLM)
+    try:
+        return answer_questions(calls, args.question, factory)
+    except LLMConfigurationError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def _llm_analyzer_factory():
+    """A factory of LLM analyzers when llm_default is configured (env or the local Airflow home), else None."""
+    from callmine.local.home import LocalHome
+
+    os.environ.setdefault("AIRFLOW_HOME", str(LocalHome().airflow_home))
+    from callmine.hooks.llm import LLMConfigurationError, LLMHook
+    from callmine.insights.llm import LLMAnalyzer
+
+    hook = LLMHook()
+    try:
+        settings = hook.get_settings()
+    except LLMConfigurationError:
+        return None
+    return lambda: LLMAnalyzer(settings)
+
+
 COMMANDS: list[Callable[[argparse._SubParsersAction, argparse.ArgumentParser], None]] = [
-    _add_sql, _add_catalog, _add_views, _add_run, _add_up, _add_down, _add_airflow,
+    _add_sql, _add_catalog, _add_views, _add_run, _add_up, _add_down, _add_airflow, _add_ask,
 ]
 
 

@@ -62,6 +62,7 @@ class RunSettings:
     language: str | None = None
     output_formats: tuple[str, ...] = ("json", "srt", "vtt")
     agent_channel: int = 0
+    insights: str = "lexical"  # lexical | llm | off
 
     @property
     def run_key(self) -> str:
@@ -87,12 +88,15 @@ class Batch:
     batch_id: str  # e.g. "2026-11-20/b003": names the mapped task instance
     settings: RunSettings
     recordings: list[Recording] = field(default_factory=list)
+    # Already-loaded calls whose insights are missing or stale: analyzed, not transcribed.
+    reanalyze: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "batch_id": self.batch_id,
             "settings": self.settings.to_dict(),
             "recordings": [r.to_dict() for r in self.recordings],
+            "reanalyze": list(self.reanalyze),
         }
 
     @classmethod
@@ -101,6 +105,7 @@ class Batch:
             batch_id=data["batch_id"],
             settings=RunSettings.from_dict(data["settings"]),
             recordings=[Recording.from_dict(r) for r in data["recordings"]],
+            reanalyze=list(data.get("reanalyze") or []),
         )
 
 
@@ -125,11 +130,18 @@ def idempotency_key(recording: Recording, settings: RunSettings) -> str:
     return f"callmine-{digest[:40]}"
 
 
-def make_batches(recordings: list[Recording], settings: RunSettings, batch_size: int) -> list[Batch]:
+def make_batches(
+    recordings: list[Recording], settings: RunSettings, batch_size: int, reanalyze: list[str] | None = None,
+) -> list[Batch]:
+    """Transcription batches ``D/bNNN``, then insights catch-up batches ``D/iNNN`` (no recordings)."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     ordered = sorted(recordings, key=lambda r: r.source_uri)  # stable batch membership across retries
+    catch_up = sorted(reanalyze or [])
     return [
         Batch(f"{settings.call_date}/b{i // batch_size:03d}", settings, ordered[i : i + batch_size])
         for i in range(0, len(ordered), batch_size)
+    ] + [
+        Batch(f"{settings.call_date}/i{i // batch_size:03d}", settings, [], catch_up[i : i + batch_size])
+        for i in range(0, len(catch_up), batch_size)
     ]

@@ -22,7 +22,19 @@ def dag():
 
 
 def test_dag_has_the_pipeline_tasks(dag):
-    assert set(dag.task_ids) == {"discover", "transcribe", "load", "report"}
+    assert set(dag.task_ids) == {"discover", "transcribe", "analyze", "load", "report"}
+
+
+def test_analyze_follows_transcribe_per_batch_and_load_waits_for_it(dag):
+    analyze = dag.get_task("analyze")
+    assert analyze.partial_kwargs["map_index_template"] == "{{ task.batch['batch_id'] }}"
+    assert "transcribe" in analyze.upstream_task_ids and "load" in analyze.downstream_task_ids
+    assert analyze.partial_kwargs["trigger_rule"] == "all_done"
+
+
+def test_insights_param_defaults_to_the_offline_lexical_analyzer(dag):
+    assert dag.params["insights"] == "lexical"
+    assert dag.params.get_param("insights").schema["enum"] == ["lexical", "llm", "off"]
 
 
 def test_transcribe_is_mapped_named_after_its_batch_and_retried(dag):
@@ -43,7 +55,7 @@ def test_schedule_is_a_daily_data_interval_timetable(dag):
 def test_param_defaults_are_valid(dag):
     dag.params.validate()
     assert {"source_uri", "warehouse_uri", "provider", "batch_size", "trackers", "reprocess", "speakers",
-            "language"} <= set(dag.params)
+            "language", "insights"} <= set(dag.params)
 
 
 def test_param_defaults_come_from_the_environment(tmp_path):

@@ -225,14 +225,27 @@ def _stop_engine(home: LocalHome) -> bool:
 # -- airflow passthrough ----------------------------------------------------------------
 
 
+# Commands that run tasks in this process: they need a speech service, like `run`.
+_RUNS_TASKS = (("dags", "test"), ("tasks", "test"))
+
+
 def airflow_cli(args: list[str], home: LocalHome | None = None) -> int:
-    """``airflow ARGS`` against the project-local home (dags, plugins, metadata DB)."""
+    """``airflow ARGS`` against the project-local home (dags, plugins, metadata DB).
+
+    With a deployment up (``callmine up``) its settings are used, its engine included.
+    ``dags test`` / ``tasks test`` without one get the embedded engine for their duration
+    when no provider connection is configured.
+    """
     home = home or LocalHome()
-    stack = home.running() or home.stack()
+    running = home.running()
+    stack = running or home.stack()
     stack.migrate()
     env = stack.env()
-    if home.running() is None:
+    if running is None:
         env.pop("AIRFLOW__CORE__EXECUTION_API_SERVER_URL")
+        if tuple(args[:2]) in _RUNS_TASKS:
+            with _speech_service(home, os.environ.get("CALLMINE_PROVIDER") or "pyai") as engine_env:
+                return subprocess.call([airflow_executable(), *args], env={**env, **engine_env})
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     os.execve(airflow_executable(), [airflow_executable(), *args], env)
     return 0  # not reached

@@ -94,11 +94,14 @@ class AirflowStack:
         return env
 
     def airflow(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
-        """Run an ``airflow`` CLI command against this deployment."""
-        return subprocess.run(
-            [airflow_executable(), *args],
-            env=self.env(), capture_output=True, text=True, check=check, timeout=timeout,
+        """Run an ``airflow`` CLI command against this deployment (a failure carries its stderr)."""
+        done = subprocess.run(
+            [airflow_executable(), *args], env=self.env(), capture_output=True, text=True, timeout=timeout,
         )
+        if check and done.returncode != 0:
+            tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-15:])
+            raise RuntimeError(f"`airflow {' '.join(args[:3])} ...` exited {done.returncode}:\n{tail}")
+        return done
 
     def migrate(self) -> None:
         """``airflow db migrate``, once per home and Airflow version (a stamp file remembers)."""

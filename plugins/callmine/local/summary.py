@@ -32,13 +32,21 @@ GROUP BY ALL ORDER BY c.call_date, recording;
 """
 
 
+_INSIGHTS = """
+SELECT regexp_extract(c.source_uri, '[^/]*$') AS recording, i.sentiment, i.summary, i.action_items, i.error
+FROM call_insights i JOIN calls c USING (call_id)
+WHERE c.call_date IN ({days}) AND starts_with(c.source_uri, {source})
+ORDER BY c.call_date, recording;
+"""
+
+
 def day_summary(warehouse_uri: str, source: str, days: Sequence[str], max_rows: int = 200) -> list[QueryResult]:
-    """The days' calls from ``source``: per-day totals, then one row per call (status, duration, error)."""
+    """The days' calls from ``source``: per-day totals, one row per call (status, duration, error), insights."""
     in_list = ", ".join(f"DATE '{date.fromisoformat(d)}'" for d in days)
     prefix = source if "://" in source else Path(source).resolve().as_uri()
     quoted = "'" + prefix.rstrip("/").replace("'", "''") + "/'"
     with connect(warehouse_uri) as con:
-        sql = _PER_DAY.format(days=in_list, source=quoted) + _PER_CALL.format(days=in_list, source=quoted)
+        sql = "".join(q.format(days=in_list, source=quoted) for q in (_PER_DAY, _PER_CALL, _INSIGHTS))
         return list(run_script(con, sql, max_rows=max_rows))
 
 

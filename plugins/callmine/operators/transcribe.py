@@ -68,6 +68,10 @@ class TranscribeBatchOperator(BaseOperator):
     # -- submit ----------------------------------------------------------------------
     def execute(self, context: Any) -> dict[str, Any]:
         batch = Batch.from_dict(self.batch)
+        if not batch.recordings:
+            self.log.info("batch %s: insights catch-up only (%d loaded call(s)), nothing to transcribe",
+                          batch.batch_id, len(batch.reanalyze))
+            return {"batch_id": batch.batch_id, "completed": 0, "failed": 0, "pending": 0}
         provider = get_provider(batch.settings.provider, batch.settings.conn_id)
         store = context.get("task_state_store")
         state = store.get(STATE_KEY) if store is not None else None

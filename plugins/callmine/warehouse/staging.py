@@ -48,3 +48,26 @@ def staged_tables(storage: Storage, run_key: str) -> dict[str, pa.Table]:
 def clear_stage(storage: Storage, run_key: str) -> None:
     check_name("run_key", run_key)
     storage.remove_tree(storage.path(staging_dir(run_key)))
+
+
+def staged_batch(storage: Storage, run_key: str, batch: str) -> dict[str, pa.Table]:
+    """One batch's staged tables (a table the batch did not stage is empty)."""
+    check_name("run_key", run_key)
+    check_name("batch", batch)
+    result: dict[str, pa.Table] = {}
+    for name in TABLES:
+        table = storage.read_parquet(storage.path(staging_dir(run_key, name), batch + BATCH_SUFFIX))
+        result[name] = conform(name, table) if table is not None else TABLES[name].empty_table()
+    return result
+
+
+def stage_json(storage: Storage, run_key: str, name: str, content: bytes) -> str:
+    """A JSON document in the run's scratch area (e.g. a trigger's input); returns its URL."""
+    check_name("run_key", run_key)
+    check_name("name", name)
+    path = storage.path(staging_dir(run_key, JSON_DIR), name + ".json")
+    storage.write_bytes_atomic(path, content)
+    return storage.url(path)
+
+
+JSON_DIR = "_json"

@@ -86,6 +86,12 @@ class Warehouse:
     def staged_tables(self, run_key: str) -> dict[str, pa.Table]:
         return staging.staged_tables(self.storage, run_key)
 
+    def staged_batch(self, run_key: str, batch: str) -> dict[str, pa.Table]:
+        return staging.staged_batch(self.storage, run_key, batch)
+
+    def stage_json(self, run_key: str, name: str, content: bytes) -> str:
+        return staging.stage_json(self.storage, run_key, name, content)
+
     def clear_stage(self, run_key: str) -> None:
         staging.clear_stage(self.storage, run_key)
 
