@@ -14,6 +14,7 @@ import pytest
 from callmine.warehouse import connect
 from callmine.local.stack import AirflowStack
 from tests.audio import write_wav
+from tests.fake_openai_chat import FakeOpenAIChat
 from tests.fake_pyai import FakeConfig, FakePyAIServer
 
 pytestmark = pytest.mark.integration
@@ -47,8 +48,10 @@ def env(tmp_path_factory):
     base = tmp_path_factory.mktemp("pipeline")
     make_archive(base / "recordings")
     config = FakeConfig(latency_s=3.0, allow_http_audio=True, requests_per_second=200, burst=400)
-    with FakePyAIServer(config) as fake:
+    with FakePyAIServer(config) as fake, FakeOpenAIChat() as chat:
         conn = {"conn_type": "http", "host": fake.base_url, "password": fake.api_key}
+        llm = {"conn_type": "http", "host": chat.base_url, "password": chat.api_key,
+               "extra": {"model": chat.default_model}}
         stack = AirflowStack(
             home=base / "airflow",
             extra_env={
@@ -56,13 +59,15 @@ def env(tmp_path_factory):
                 "CALLMINE_WAREHOUSE_URI": str(base / "warehouse"),
                 "CALLMINE_BATCH_SIZE": "2",
                 "AIRFLOW_CONN_PYAI_DEFAULT": json.dumps(conn),
+                "AIRFLOW_CONN_LLM_DEFAULT": json.dumps(llm),
             },
         )
         stack.start()
         try:
             stack.wait_dag(DAG_ID)
             stack.unpause(DAG_ID)
-            yield {"stack": stack, "fake": fake, "warehouse": str(base / "warehouse"), "home": base / "airflow"}
+            yield {"stack": stack, "fake": fake, "chat": chat, "warehouse": str(base / "warehouse"),
+                   "home": base / "airflow"}
         finally:
             stack.stop()
 
@@ -177,3 +182,48 @@ def test_no_secret_reaches_task_logs_xcom_or_parquet(env, day_run):
     for path in list((home / "logs").rglob("*")) + list(Path(env["warehouse"]).rglob("*.parquet")):
         if path.is_file():
             assert key.encode() not in path.read_bytes(), path
+
+    for path in list((home / "logs").rglob("*")) + list(Path(env["warehouse"]).rglob("*.parquet")):
+        if path.is_file():
+            assert env["chat"].api_key.encode() not in path.read_bytes(), path
+
+
+# -- call insights (these run last: they change the day's insights) -------------------------
+
+
+def test_every_completed_call_gets_lexical_insights_by_default(env, day_run):
+    rows = query(env, f"""
+        SELECT c.status, i.analyzer, i.model, i.sentiment IS NOT NULL, i.error
+        FROM calls c LEFT JOIN call_insights i USING (call_id) WHERE c.call_date = DATE '{DAY}'
+    """)
+    assert sorted(r for r in rows if r[0] == "completed") == [("completed", "lexical", "callmine-lexical-1", True, None)] * 5
+    assert [r[1] for r in rows if r[0] == "failed"] == [None]  # a failed call has nothing to analyze
+    assert query(env, f"SELECT count(*) FROM segments WHERE call_date = DATE '{DAY}' AND sentiment IS NULL") == [(0,)]
+
+
+def run_day(env, second: int, conf: dict) -> str:
+    """Another run for DAY (its logical date a few seconds into the day)."""
+    stack = env["stack"]
+    run_id = stack.trigger(DAG_ID, f"{DAY}T00:00:{second:02d}Z", conf)
+    assert stack.wait_run(DAG_ID, run_id, timeout=600) == "success", stack.logs_tail()
+    return run_id
+
+
+def test_an_llm_run_analyzes_loaded_calls_again_without_transcribing_them(env, day_run):
+    chat, fake = env["chat"], env["fake"]
+    jobs_before, requests_before = fake.stats()["jobs_created"], len(chat.chat_requests)
+    run_day(env, 1, {"insights": "llm"})
+    rows = query(env, f"SELECT analyzer, model, error, input_tokens > 0 FROM call_insights WHERE call_date = DATE '{DAY}'")
+    assert rows == [("llm", chat.default_model, None, True)] * 5
+    assert len(chat.chat_requests) - requests_before == 5
+    assert fake.stats()["jobs_created"] == jobs_before
+    prompt = next(m["content"] for m in chat.chat_requests[-1].messages if m["role"] == "user")
+    assert "s] agent (" in prompt or "s] customer (" in prompt  # speaker-labelled, with times
+
+
+def test_rerunning_the_day_with_the_same_llm_makes_no_new_request(env, day_run):
+    chat = env["chat"]
+    run_day(env, 2, {"insights": "llm"})  # the day's insights are the llm's now, whatever ran before
+    before = len(chat.chat_requests)
+    run_day(env, 3, {"insights": "llm"})
+    assert len(chat.chat_requests) == before

@@ -25,6 +25,7 @@ SAMPLES = ROOT / "include" / "samples" / "calls"
 # README command prefix -> the test below that runs every command starting with it.
 ROUTES = {
     "bin/callmine sql": "analyst",
+    "bin/callmine ask": "analyst",
     ".venv/bin/python -c": "analyst",
     "bin/callmine run": "run",
     "bin/callmine up": "deployment",
@@ -32,7 +33,7 @@ ROUTES = {
     "bin/callmine airflow backfill": "deployment",
     "bin/callmine airflow dags test": "dags_test",
     ".venv/bin/python -m include.engine": "engine",
-    "export AIRFLOW_CONN_PYAI_DEFAULT=": "connection",
+    "export AIRFLOW_CONN_": "connection",
 }
 
 
@@ -97,6 +98,8 @@ def test_every_readme_command_is_run_by_a_test():
 def test_the_demo_ends_with_the_sample_calls_in_the_default_warehouse(after_demo, checkout):
     assert "2026-11-18_damaged-upload.wav" in after_demo.stdout  # the failed call, with its reason
     assert "unreadable audio" in after_demo.stdout
+    insights = after_demo.stdout.split("include/sql/call_insights.sql", 1)[1].split("[demo]", 1)[0]
+    assert insights.count("callmine-lexical-1") == 4  # each sample call's summary, action items, sentiment
     assert (checkout / "data" / "warehouse" / "callmine.duckdb").is_file()
     assert sorted(p.name for p in (checkout / "data" / "demo" / "recordings").iterdir()) == sorted(
         [*(p.name for p in SAMPLES.glob("*.wav")), "2026-11-18_damaged-upload.wav"]
@@ -112,6 +115,8 @@ def test_the_readme_analyst_commands_show_the_demo_calls(after_demo, checkout):
     assert "(5 rows)" in per_day_and_status  # 4 days completed + the damaged upload failed
     python_out = outputs[next(c for c in outputs if c.startswith(".venv/bin/python"))]
     assert python_out.count("completed") == 4 and python_out.count("failed") == 1
+    asked = outputs[next(c for c in outputs if c.startswith("bin/callmine ask"))]
+    assert "No LLM is configured" in asked and "competitor" in asked.split("== call_", 1)[1]
 
 
 def test_readme_run_commands_load_a_folder_of_recordings_and_print_the_summary(checkout):
@@ -174,8 +179,10 @@ def test_readme_engine_command_starts_the_engine(checkout):
             proc.terminate()
 
 
-def test_readme_connection_example_is_a_valid_airflow_connection(checkout):
-    [command] = commands_of("connection")
-    value = sh(f"{command} && printenv AIRFLOW_CONN_PYAI_DEFAULT", checkout).stdout
-    conn = json.loads(value)
-    assert conn["host"].startswith("https://") and conn["password"]
+def test_readme_connection_examples_are_valid_airflow_connections(checkout):
+    commands = commands_of("connection")
+    assert len(commands) >= 2  # pyai_default and llm_default
+    for command in commands:
+        variable = re.match(r"export (AIRFLOW_CONN_\w+)=", command)[1]
+        conn = json.loads(sh(f"{command} && printenv {variable}", checkout).stdout)
+        assert conn["host"].startswith("https://") and conn["password"], command
