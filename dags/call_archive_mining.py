@@ -12,7 +12,9 @@ from datetime import datetime, timedelta, timezone
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
 from callmine.operators.analyze import AnalyzeBatchOperator
-from callmine.operators.transcribe import TranscribeBatchOperator
+from callmine.operators.stage import StageBatchOperator
+from callmine.operators.submit import SubmitBatchOperator
+from callmine.sensors.transcription import TranscriptionJobsSensor
 from callmine.config import env_default
 
 # Defaults come from the environment so an operator configures a deployment once;
@@ -27,8 +29,9 @@ PARAMS = {
         description="Root of the Parquet warehouse (local folder or object-store URL).",
     ),
     "provider": Param(
-        env_default("CALLMINE_PROVIDER", "pyai"), type="string", enum=["pyai"],
-        description="Speech provider; pyai uses the Airflow connection pyai_default.",
+        env_default("CALLMINE_PROVIDER", "pyai"), type="string", enum=["pyai", "assemblyai", "callmissed", "openai"],
+        description="Speech provider, each with its Airflow connection: pyai (pyai_default; none: the embedded "
+        "engine), assemblyai (assemblyai_default), callmissed (callmissed_default), openai (openai_audio_default).",
     ),
     "batch_size": Param(
         int(env_default("CALLMINE_BATCH_SIZE", "50")), type="integer", minimum=1, maximum=1000,
@@ -89,25 +92,37 @@ def call_archive_mining() -> None:
         """Fails the run when a batch failed, after load saved everything that did finish."""
         return summary
 
+    # Per batch: submit -> wait (deferrable sensor) -> stage -> analyze; then one load for the day.
+    # Each step expands over the previous step's output, so batch b002 moves on as soon as
+    # its own jobs are done, and a retried wait re-polls the jobs its submit recorded.
     batches = discover()
-    transcribed = TranscribeBatchOperator.partial(
-        task_id="transcribe",
-        map_index_template="{{ task.batch['batch_id'] }}",
-        retries=3,
-        retry_delay=timedelta(seconds=10),
+    submitted = SubmitBatchOperator.partial(
+        task_id="submit", map_index_template="{{ task.batch['batch_id'] }}",
+        retries=3, retry_delay=timedelta(seconds=15),
     ).expand(batch=batches)
+    waited = TranscriptionJobsSensor.partial(
+        task_id="wait", map_index_template="{{ task.submission['batch']['batch_id'] }}",
+        # The provider's pool (include/pools.json) counts jobs in flight: one slot per recording.
+        pool=env_default("CALLMINE_PROVIDER_POOL", f"callmine_{env_default('CALLMINE_PROVIDER', 'pyai')}"),
+        pool_slots=int(env_default("CALLMINE_BATCH_SIZE", "50")),
+        retries=3, retry_delay=timedelta(seconds=10),
+    ).expand(submission=submitted.output)
+    staged = StageBatchOperator.partial(
+        task_id="stage", map_index_template="{{ task.wait_result['submission']['batch']['batch_id'] }}",
+        retries=3, retry_delay=timedelta(seconds=10),
+    ).expand(wait_result=waited.output)
     analyzed = AnalyzeBatchOperator.partial(
         task_id="analyze",
         map_index_template="{{ task.batch['batch_id'] }}",
-        trigger_rule="all_done",  # a failed batch must not stop the others' insights
-        pool=env_default("CALLMINE_LLM_POOL", "default_pool"),
+        pool=env_default("CALLMINE_LLM_POOL", "callmine_llm"),
+        pool_slots=int(env_default("CALLMINE_LLM_CONCURRENCY", "8")),  # requests in flight per batch
         llm_concurrency=int(env_default("CALLMINE_LLM_CONCURRENCY", "8")),
         retries=2,
         retry_delay=timedelta(seconds=20),
-    ).expand(batch=batches)
+    ).expand(batch=staged.output)
     loaded = load()
-    transcribed >> analyzed >> loaded
-    [transcribed, analyzed] >> report(loaded)
+    analyzed >> loaded
+    [submitted, waited, staged, analyzed] >> report(loaded)
 
 
 call_archive_mining()

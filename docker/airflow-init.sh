@@ -7,7 +7,8 @@
 #    exist on the host, Docker creates it owned by root, and the pipeline (running as
 #    AIRFLOW_UID, GID 0) could not write the warehouse. Only directories still owned
 #    by root are handed over; a directory the host user already owns is left alone.
-# 2. `airflow db migrate` (idempotent: a no-op on an up-to-date database).
+# 2. `airflow db migrate` (idempotent: a no-op on an up-to-date database), then the
+#    per-provider pools of include/pools.json (include_deferred; edit slots to your plan).
 set -euo pipefail
 
 uid="${AIRFLOW_UID:-50000}"
@@ -22,4 +23,5 @@ for dir in "${data_root}" "${data_root}/recordings" "${data_root}/warehouse"; do
 done
 
 airflow version
-exec airflow db migrate
+airflow db migrate
+exec airflow pools import /opt/airflow/include/pools.json

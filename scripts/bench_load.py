@@ -323,7 +323,7 @@ def run_callmine(day: Day, workdir: Path, batch_size: int) -> Timings:
     batches = [b.to_dict() for b in make_batches(day.recordings, settings, batch_size)]
     with tm.overall(), _timed_module_functions(tm):
         for batch_dict in batches:
-            # TranscribeBatchOperator._finish, minus HTTP and subtitles.
+            # StageBatchOperator.execute, minus HTTP and subtitles.
             with tm.stage("setup (Batch, Warehouse, load_trackers)"):
                 batch = Batch.from_dict(batch_dict)
                 warehouse = Warehouse(batch.settings.warehouse_uri)

@@ -87,7 +87,7 @@ def run_layout(name: str, batch_size: int, work: Path, recordings: Path, fake_ur
         wall = time.monotonic() - started
         cpu1 = cpu_seconds(trig_pid), cpu_seconds(sched_pid)
         tis = stack.task_instances(DAG_ID, run_id)
-        tries = sum(max(0, ti.get("try_number", 1) - 1) for ti in tis if ti["task_id"] == "transcribe")
+        tries = sum(max(0, ti.get("try_number", 1) - 1) for ti in tis if ti["task_id"] in ("submit", "wait", "stage"))
     return {
         "layout": name,
         "batch_size": batch_size,
@@ -95,7 +95,7 @@ def run_layout(name: str, batch_size: int, work: Path, recordings: Path, fake_ur
         "wall_s": round(wall, 1),
         "triggerer_cpu_s": round(cpu1[0] - cpu0[0], 1),
         "scheduler_and_workers_cpu_s": round(cpu1[1] - cpu0[1], 1),
-        "transcribe_tasks": sum(1 for ti in tis if ti["task_id"] == "transcribe"),
+        "transcribe_tasks": sum(1 for ti in tis if ti["task_id"] in ("submit", "wait", "stage")),
         "transcribe_retries": tries,
     }
 

@@ -17,6 +17,7 @@ from starlette.routing import Route
 from .auth import SCOPES, authenticate
 from .config import EngineConfig
 from .jobs import Engine
+from .openai_audio import openai_audio_routes
 from .problems import ProblemError, from_error, http_error, new_request_id, parse_limit, problem_response
 from .routes import jobs_api_routes
 from .results import MEDIA_TYPES, full_result, is_offloaded, job_document, result_file
@@ -154,6 +155,7 @@ def create_app(config: EngineConfig) -> Starlette:
     return Starlette(
         routes=[
             *jobs_api_routes(submit_job=submit_job, list_jobs=list_jobs, get_job=get_job, me=me),
+            *openai_audio_routes(config),
             Route("/v1/signed/{kind}/{job_id}", signed, methods=["GET"]),
             Route("/healthz", health, methods=["GET"]),
         ],

@@ -8,7 +8,8 @@ import numpy as np
 import pyarrow as pa
 
 from callmine.insights.sentiment import score_texts
-from callmine.metrics import compute_speaker_metrics
+from callmine.insights.model import CallInsights
+from callmine.metrics import compute_speaker_metrics, untimed_speaker_metrics
 from callmine.recordings import Recording, RunSettings
 from callmine.roles import assign_roles
 from callmine.trackers import TrackerSet
@@ -53,7 +54,8 @@ class BatchRows:
 
     def add_completed(
         self, rec: Recording, job_id: str, transcript: Transcript, billed_s: float | None,
-        subtitle_uris: dict[str, str],
+        subtitle_uris: dict[str, str], *, provider_insights: CallInsights | None = None,
+        speaker_talk_s: dict[str, float] | None = None, provider_model: str | None = None,
     ) -> None:
         seg, words = transcript.segments, transcript.words
         if len(seg) == 0 or len(words) == 0:
@@ -87,13 +89,15 @@ class BatchRows:
             "word": words.word,
             "confidence": pa.array(words.confidence, pa.float64()),
         }))
-        roles = assign_roles(seg, f"ch{self.settings.agent_channel}")
-        metrics = compute_speaker_metrics(seg, words, roles)
+        timed = seg.start[0] is not None
+        roles = assign_roles(seg, f"ch{self.settings.agent_channel}") if timed else _roles_in_order(seg)
+        metrics = (compute_speaker_metrics(seg, words, roles) if timed
+                   else untimed_speaker_metrics(seg, words, roles, speaker_talk_s))
         self._parts["speaker_metrics"].append(pa.Table.from_pylist(
             [{"call_id": cid, **{f: getattr(m, f) for f in m.__slots__}} for m in metrics],
             schema=TABLES["speaker_metrics"],
         ))
-        hits = self.trackers.find_hits(seg, words)
+        hits = self.trackers.find_hits(seg, words) if timed else []
         if hits:
             self._parts["keyword_hits"].append(pa.Table.from_pylist(
                 [{"call_id": cid, "tracker": h.tracker, "term": h.term, "speaker": h.speaker,
@@ -105,6 +109,13 @@ class BatchRows:
             error=None, speakers=len(metrics), audio_seconds_billed=billed_s,
             srt_uri=subtitle_uris.get("srt"), vtt_uri=subtitle_uris.get("vtt"),
         ))
+        if provider_insights is not None:  # the service analyzed the call itself (CallMissed)
+            from callmine.insights.model import InsightsResult
+            from callmine.insights.tables import insights_rows
+
+            self._parts["call_insights"].append(insights_rows([InsightsResult(
+                call_id=cid, analyzer=self.settings.provider, model=provider_model or self.settings.provider,
+                prompt_version="provider", transcript_hash="", insights=provider_insights)]))
 
     def tables(self) -> dict[str, pa.Table]:
         out: dict[str, pa.Table] = {}
@@ -115,3 +126,11 @@ class BatchRows:
 
 
 _CALLS_FILE_SCHEMA = file_schema("calls")
+
+
+def _roles_in_order(segments) -> dict[str, str | None]:
+    """Untimed calls: the first speaker in the transcript is the agent when there are exactly two."""
+    speakers = list(dict.fromkeys(segments.speaker))
+    if len(speakers) == 2:
+        return {speakers[0]: "agent", speakers[1]: "customer"}
+    return dict.fromkeys(speakers)

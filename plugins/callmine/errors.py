@@ -117,3 +117,30 @@ def error_from_response(
         request_id=request_id,
         retry_after_s=parse_retry_after(headers.get("retry-after")),
     )
+
+
+# Answers that condemn one recording, not the provider configuration.
+_PER_RECORDING = frozenset({400, 409, 413, 415, 422})
+# Answers no retry can fix: an operator must change the key, the plan or the scopes.
+_FATAL = frozenset({401, 402, 403})
+
+
+def outcome_of(exc: ProviderError, conn_id: str):
+    """A provider error as the pipeline's outcome: ``Rejected``, ``RetryLater`` or ``Fatal``.
+
+    Used by providers whose errors come from ``error_from_response``; the message never
+    carries the key (it is built from the answer's status and problem document).
+    """
+    from callmine.providers.base import Fatal, Rejected, RetryLater
+
+    if exc.retryable or exc.status is None:
+        return RetryLater(str(exc), exc.retry_after_s)
+    if exc.status in _FATAL:
+        hint = {401: "the API key is missing, malformed or revoked", 402: "the account is out of credit",
+                403: "the API key lacks a required scope"}[exc.status]
+        return Fatal(f"{exc} — {hint}: fix the Airflow connection {conn_id!r}")
+    if exc.status in _PER_RECORDING:
+        return Rejected(f"provider rejected the recording: {exc}")
+    if exc.status == 404:
+        return Fatal(f"{exc} — the service does not know this path: check the host of the Airflow connection {conn_id!r}")
+    return RetryLater(str(exc), exc.retry_after_s)

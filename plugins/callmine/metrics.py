@@ -25,9 +25,9 @@ months), all per call and per speaker, times in seconds:
   over the speaker's turns that follow another speaker's turn; None when the
   speaker never follows anyone (e.g. a lone speaker, or only the opening turn).
 
-Segments are sorted by start time (stable, so ties keep their input order)
-before anything is computed; the input order is not trusted. Segments whose end
-is before their start are treated as zero-length.
+Segments come in time order: ``build_transcript`` sorted and validated them once,
+so nothing here re-sorts. Segments whose end is before their start are treated as
+zero-length.
 """
 
 from __future__ import annotations
@@ -53,14 +53,14 @@ _WORD_CHAR = re.compile(r"\w")
 class SpeakerMetrics:
     speaker: str
     role: str | None
-    talk_s: float
-    talk_ratio: float
+    talk_s: float | None
+    talk_ratio: float | None
     word_count: int
     words_per_minute: float | None
     turns: int
-    longest_monologue_s: float
+    longest_monologue_s: float | None
     questions: int
-    interruptions: int
+    interruptions: int | None
     patience_s: float | None
 
 
@@ -138,15 +138,9 @@ def count_questions(text: str) -> int:
 
 
 def _sorted_spans(segments: Segments) -> list[_Span]:
-    order = sorted(range(len(segments)), key=segments.start.__getitem__)  # stable
-    return [
-        _Span(
-            segments.speaker[i],
-            segments.start[i],
-            max(segments.start[i], segments.end[i]),
-        )
-        for i in order
-    ]
+    """The segments as spans; a ``Transcript``'s segments are already in time order (validated once)."""
+    return [_Span(speaker, start, max(start, end))
+            for speaker, start, end in zip(segments.speaker, segments.start, segments.end)]
 
 
 def _speech_by_speaker(spans: list[_Span]) -> dict[str, list[Interval]]:
@@ -199,3 +193,37 @@ def _mean_patience(turns: list[_Span]) -> dict[str, float]:
         # Consecutive turns always belong to different speakers.
         gaps[turn.speaker].append(max(0.0, turn.start - previous.end))
     return {spk: sum(values) / len(values) for spk, values in gaps.items()}
+
+
+def untimed_speaker_metrics(
+    segments: Segments, words: Words, roles: Mapping[str, str | None], talk_s: Mapping[str, float] | None,
+) -> list[SpeakerMetrics]:
+    """Metrics of a transcript without timestamps (e.g. CallMissed): what needs times is None.
+
+    ``talk_s`` comes from the provider's own per-speaker timing when it gives one; the
+    segments' order still gives turns, and the text gives words and questions.
+    """
+    speakers = sorted(set(segments.speaker))
+    talk = {spk: (talk_s or {}).get(spk) for spk in speakers}
+    known = [t for t in talk.values() if t is not None]
+    total = sum(known) if len(known) == len(speakers) else None
+    word_counts = Counter(words.speaker)
+    questions: Counter[str] = Counter()
+    turn_counts: Counter[str] = Counter()
+    previous = None
+    for speaker, text in zip(segments.speaker, segments.text):
+        questions[speaker] += count_questions(text)
+        if speaker != previous:
+            turn_counts[speaker] += 1
+        previous = speaker
+    return [
+        SpeakerMetrics(
+            speaker=spk, role=roles.get(spk), talk_s=talk[spk],
+            talk_ratio=talk[spk] / total if total and talk[spk] is not None else None,
+            word_count=word_counts[spk],
+            words_per_minute=word_counts[spk] / (talk[spk] / 60) if talk[spk] else None,
+            turns=turn_counts[spk], longest_monologue_s=None, questions=questions[spk],
+            interruptions=None, patience_s=None,
+        )
+        for spk in speakers
+    ]

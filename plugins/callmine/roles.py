@@ -42,9 +42,8 @@ def assign_roles(
     if agent_speaker is not None and not _CHANNEL_KEY.fullmatch(agent_speaker):
         raise ValueError(f"agent_speaker must be a channel key like 'ch0', got {agent_speaker!r}")
 
-    # Speakers in order of first speech; sort defensively, ties keep input order.
-    order = sorted(range(len(segments)), key=segments.start.__getitem__)
-    speakers = list(dict.fromkeys(segments.speaker[i] for i in order))
+    # Speakers in order of first speech (a Transcript's segments are in time order).
+    speakers = list(dict.fromkeys(segments.speaker))
 
     roles: dict[str, str | None] = dict.fromkeys(speakers)
     model_speakers = [spk for spk in speakers if _MODEL_KEY.fullmatch(spk)]

@@ -93,7 +93,7 @@ class TrackerSet:
         """All tracker hits in the call, in segment start order then text order."""
         hits: list[KeywordHit] = []
         words_by_segment: dict[int, list[int]] | None = None  # built on first hit only
-        for seg in sorted(range(len(segments)), key=segments.start.__getitem__):
+        for seg in range(len(segments)):  # in time order already (a validated Transcript)
             locate: Callable[[int], int | None] | None = None
             for match in self._pattern.finditer(segments.text[seg] or ""):
                 if locate is None:
@@ -208,5 +208,4 @@ def _word_locator(text: str, word_ids: list[int], words: Words) -> Callable[[int
     token_starts = [token.start() for token in _TOKEN.finditer(text)]
     if not word_ids or len(token_starts) != len(word_ids):
         return lambda offset: None  # can't align tokens to words: fall back to segment
-    ordered = sorted(word_ids, key=words.start.__getitem__)  # stable: ties keep index order
-    return lambda offset: ordered[max(0, bisect_right(token_starts, offset) - 1)]
+    return lambda offset: word_ids[max(0, bisect_right(token_starts, offset) - 1)]  # words are in time order

@@ -10,6 +10,8 @@ from stereo channels, ``speaker_0``, ``speaker_1``... from model diarization.
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -77,3 +79,113 @@ class Transcript:
     def speakers(self) -> list[str]:
         """Distinct speaker keys, in order of first appearance."""
         return list(dict.fromkeys(self.segments.speaker))
+
+
+class TranscriptError(ValueError):
+    """A provider's answer cannot be a valid transcript (the call fails with this reason)."""
+
+
+_CANONICAL = re.compile(r"(ch|speaker_)\d+")
+
+
+def build_transcript(
+    *,
+    diarization: Diarization,
+    segments: Segments,
+    word_start: list[float],
+    word_end: list[float],
+    word_text: list[str],
+    word_speaker: list[str | None],
+    word_confidence: list[float | None],
+    speaker_labels: dict[str, str] | None = None,
+    text: str | None = None,
+    audio_seconds: float | None = None,
+    duration_s: float | None = None,
+    subtitle_urls: dict[str, str] | None = None,
+) -> Transcript:
+    """The one place a transcript is made valid; every provider builds through it.
+
+    Segments are put in time order and words linked to them (``callmine.normalize``);
+    then the transcript is checked: canonical speaker keys (``chN`` / ``speaker_N``),
+    finite non-negative times with ``end >= start`` (untimed segments, all-None times,
+    are allowed for providers without timestamps), and nothing past the recording's end
+    (``duration_s``, with a 1 s tolerance; times inside it are clipped to it). Nothing
+    downstream re-sorts or re-conforms. ``speaker_labels`` maps canonical keys to the
+    provider's own labels (e.g. ``{"speaker_0": "A"}``).
+    """
+    from callmine.normalize import link_words, sort_segments
+
+    _check_segments(segments, duration_s)
+    if len(segments) and segments.start[0] is None:
+        return _untimed(diarization, segments, speaker_labels, text, audio_seconds, subtitle_urls)
+    _check_times("word", word_start, word_end, duration_s, timed_required=True)
+    for key in set(segments.speaker) | {s for s in word_speaker if s is not None}:
+        if not _CANONICAL.fullmatch(key):
+            raise TranscriptError(f"speaker key {key!r} is not canonical (ch0.. or speaker_0..)")
+    ordered = sort_segments(segments)
+    # No word timings from the provider: the segments' tokens, their times None (never invented).
+    words = (link_words(ordered, word_start, word_end, word_text, word_speaker, word_confidence)
+             if word_start else _token_words(ordered))
+    if duration_s:
+        ordered.end[:] = [min(e, duration_s) for e in ordered.end]
+        words.end[:] = [None if e is None else min(e, duration_s) for e in words.end]
+    return Transcript(
+        text=text if text is not None else " ".join(ordered.text),
+        diarization=diarization,
+        segments=ordered,
+        words=words,
+        audio_seconds=audio_seconds,
+        original_speakers=dict(speaker_labels or {}),
+        subtitle_urls=dict(subtitle_urls or {}),
+    )
+
+
+def _check_segments(segments: Segments, duration_s: float | None) -> None:
+    n = len(segments)
+    if not (len(segments.end) == len(segments.text) == len(segments.speaker) == len(segments.channel) == n):
+        raise TranscriptError("segment columns differ in length")
+    untimed = [s is None for s in segments.start]
+    if any(untimed) and not all(untimed):
+        raise TranscriptError("some segments have times and others not")
+    if not all(untimed):
+        _check_times("segment", segments.start, segments.end, duration_s, timed_required=True)
+
+
+def _check_times(kind: str, start: list, end: list, duration_s: float | None, timed_required: bool) -> None:
+    if len(start) != len(end):
+        raise TranscriptError(f"{kind} start and end columns differ in length")
+    limit = duration_s + 1.0 if duration_s else math.inf
+    for i, (s, e) in enumerate(zip(start, end)):
+        if s is None or e is None or not (math.isfinite(s) and math.isfinite(e)):
+            raise TranscriptError(f"{kind} {i} has no valid time ({s!r}..{e!r})")
+        if s < 0 or e < s:
+            raise TranscriptError(f"{kind} {i} has impossible times {s}..{e}")
+        if s > limit:
+            raise TranscriptError(f"{kind} {i} starts at {s:.1f}s, after the recording's end ({duration_s:.1f}s)")
+
+
+def _untimed(diarization: Diarization, segments: Segments, speaker_labels: dict[str, str] | None,
+             text: str | None, audio_seconds: float | None, subtitle_urls: dict[str, str] | None) -> Transcript:
+    """A transcript without timestamps: words are the segments' tokens, their times None (never invented)."""
+    for key in set(segments.speaker):
+        if not _CANONICAL.fullmatch(key):
+            raise TranscriptError(f"speaker key {key!r} is not canonical (ch0.. or speaker_0..)")
+    return Transcript(
+        text=text if text is not None else " ".join(segments.text), diarization=diarization, segments=segments,
+        words=_token_words(segments), audio_seconds=audio_seconds, original_speakers=dict(speaker_labels or {}),
+        subtitle_urls=dict(subtitle_urls or {}),
+    )
+
+
+def _token_words(segments: Segments) -> Words:
+    """Words as the segments' whitespace tokens, untimed: for providers that give no word timings."""
+    words = Words()
+    for idx, (speaker, line) in enumerate(zip(segments.speaker, segments.text)):
+        for token in line.split():
+            words.start.append(None)  # type: ignore[arg-type]
+            words.end.append(None)  # type: ignore[arg-type]
+            words.word.append(token)
+            words.speaker.append(speaker)
+            words.confidence.append(None)
+            words.segment_idx.append(idx)
+    return words

@@ -15,8 +15,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from include.engine.routes import jobs_api_routes
-
 from .auth import Principal, authenticate, require_scopes
 from .config import SCOPE_JOBS, SCOPE_TRANSCRIBE
 from .jobs import Job, dumps, job_document, result_json
@@ -27,6 +25,11 @@ from .submission import parse_submission
 
 Handler = Callable[[Request], Awaitable[Response]]
 JSON_TYPE = "application/json"
+
+# The contract's routes (base URL https://api.pyai.com).
+JOBS_PATH = "/v1/transcription/jobs"
+JOB_PATH = JOBS_PATH + "/{job_id}"
+ME_PATH = "/v1/me"
 
 
 def create_api_app(service: FakeService) -> Starlette:
@@ -157,7 +160,10 @@ def create_api_app(service: FakeService) -> Starlette:
 
     return Starlette(
         routes=[
-            *jobs_api_routes(submit_job=submit_job, list_jobs=list_jobs, get_job=get_job, me=me),
+            Route(JOBS_PATH, submit_job, methods=["POST"]),
+            Route(JOBS_PATH, list_jobs, methods=["GET"]),
+            Route(JOB_PATH, get_job, methods=["GET"]),
+            Route(ME_PATH, me, methods=["GET"]),
             Route("/_fake/stats", fake_stats, methods=["GET"]),
             Route("/_fake/reset", fake_reset, methods=["POST"]),
         ],

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Literal
-
-from include.engine.auth import MAX_KEY_LENGTH, key_id_for  # noqa: F401  (re-exported)
 
 SCOPE_TRANSCRIBE = "hear:transcribe"
 SCOPE_JOBS = "transcribe:jobs"
 ALL_SCOPES: tuple[str, ...] = (SCOPE_TRANSCRIBE, SCOPE_JOBS)
 
 DEFAULT_API_KEY = "pyai_test_fake_key"
+MAX_KEY_LENGTH = 512  # contract: keys are opaque strings of up to 512 characters
 
 KeyState = Literal["ok", "credit_exhausted"]
 ErrorShape = Literal["by_kind", "string", "object"]
@@ -28,6 +28,11 @@ class KeyConfig:
     # Per-key rate limit overrides; None means "use the FakeConfig default".
     requests_per_second: float | None = None
     burst: int | None = None
+
+
+def key_id_for(api_key: str) -> str:
+    """Stable, non-reversible id for a key: /v1/me and job ownership must never carry the key."""
+    return "key_" + hashlib.sha256(api_key.encode()).hexdigest()[:12]
 
 
 def _default_keys() -> dict[str, KeyConfig]:

@@ -15,11 +15,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from include.engine.speech.subtitles import to_srt, to_vtt
-
 from .audio_probe import UndecodableAudio, probe_audio
 from .config import FakeConfig
 from .submission import JobOptions
+from .subtitles import to_srt, to_vtt
 from .transcript_gen import fabricate_result, word_style_for
 
 Status = Literal["queued", "processing", "completed", "failed", "cancelled"]

@@ -15,7 +15,7 @@ from starlette.routing import Route
 from .jobs import result_json
 from .problems import problem_response
 from .service import FakeService
-from .signing import RESULT_KINDS, signed_path, verify
+from .signing import RESULT_KINDS, SIGNED_PREFIX, signed_path, verify
 
 _MEDIA_TYPES = {
     "result": "application/json",
@@ -72,6 +72,6 @@ def create_result_app(service: FakeService) -> Starlette:
         return problem_response(status, "not_found" if status == 404 else "internal_error")
 
     return Starlette(
-        routes=[Route("/signed/{kind}/{job_id}", signed, methods=["GET"])],
+        routes=[Route(SIGNED_PREFIX + "/{kind}/{job_id}", signed, methods=["GET"])],
         exception_handlers={HTTPException: http_error, Exception: http_error},
     )

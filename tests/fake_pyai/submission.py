@@ -1,37 +1,23 @@
-"""Parsing and validating a job submission (JSON or multipart) into JobOptions.
+"""Parsing a job submission (JSON or multipart) into JobOptions.
 
-Field validation is the engine's (include.engine.submission): booleans must be booleans in
-JSON and "true"/"false" in forms, output_formats may be repeated form fields or
-comma-separated, channel and diarize are mutually exclusive. The fake keeps its own flow:
-uploads stay in memory, options are a frozen JobOptions, and audio_url schemes are only
-checked when the audio is fetched (the job is accepted, then fails), as the vendor does.
+Contract: JSON with ``audio_url``, or multipart/form-data with an ``audio`` file part and
+the same fields as form fields. Field rules live in fields.py. Uploads stay in memory and
+audio_url schemes are only checked when the audio is fetched (the job is accepted, then
+fails), as the vendor does.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
+import json
 from dataclasses import dataclass
 from typing import Any
 
 from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 
-from include.engine.submission import (
-    OUTPUT_FORMATS,
-    check_modes,
-    fingerprint,
-    form_bool,
-    form_formats,
-    json_bool,
-    json_formats,
-    language_field,
-    normalize_formats,
-    read_json_submission,
-    speakers_field,
-    webhook_field,
-)
-
+from . import fields
+from .fields import OUTPUT_FORMATS
 from .problems import invalid
 
 __all__ = ["OUTPUT_FORMATS", "JobOptions", "Submission", "parse_submission"]
@@ -79,19 +65,27 @@ async def parse_submission(request: Request) -> Submission:
 
 
 async def _parse_json(request: Request) -> Submission:
-    body, audio_url = await read_json_submission(request)
+    try:
+        body = json.loads(await request.body())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise invalid(f"body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise invalid("body must be a JSON object")
+    audio_url = body.get("audio_url")
+    if not isinstance(audio_url, str) or not audio_url:
+        raise invalid("audio_url is required (or upload the audio as multipart/form-data)")
     options = JobOptions(
-        channel=json_bool(body, "channel"),
-        diarize=json_bool(body, "diarize"),
-        numerals=json_bool(body, "numerals"),
-        output_formats=tuple(normalize_formats(json_formats(body.get("output_formats")))),
-        webhook_url=webhook_field(body.get("webhook_url")),
-        language=language_field(body.get("language")),
-        speakers_expected=speakers_field(body.get("speakers_expected"), from_form=False),
+        channel=fields.json_bool(body, "channel"),
+        diarize=fields.json_bool(body, "diarize"),
+        numerals=fields.json_bool(body, "numerals"),
+        output_formats=fields.json_formats(body.get("output_formats")),
+        webhook_url=fields.webhook_url(body.get("webhook_url")),
+        language=fields.language(body.get("language")),
+        speakers_expected=fields.speakers_expected(body.get("speakers_expected"), from_form=False),
     )
-    check_modes(options.channel, options.diarize)
-    _check_audio_url(audio_url)
-    return Submission(options, audio_url, None, None, fingerprint(options.public(), audio_url=audio_url))
+    fields.check_modes(options.channel, options.diarize)
+    fields.check_audio_url(audio_url)
+    return Submission(options, audio_url, None, None, fields.fingerprint(options.public(), audio_url=audio_url))
 
 
 async def _parse_multipart(request: Request) -> Submission:
@@ -103,34 +97,27 @@ async def _parse_multipart(request: Request) -> Submission:
         upload = form.get("audio")
         audio_url = form.get("audio_url")
         options = JobOptions(
-            channel=form_bool(form, "channel"),
-            diarize=form_bool(form, "diarize"),
-            numerals=form_bool(form, "numerals"),
-            output_formats=tuple(normalize_formats(form_formats(form))),
-            webhook_url=webhook_field(form.get("webhook_url") or None),
-            language=language_field(form.get("language") or None),
-            speakers_expected=speakers_field(form.get("speakers_expected") or None, from_form=True),
+            channel=fields.form_bool(form, "channel"),
+            diarize=fields.form_bool(form, "diarize"),
+            numerals=fields.form_bool(form, "numerals"),
+            output_formats=fields.form_formats(form),
+            webhook_url=fields.webhook_url(form.get("webhook_url") or None),
+            language=fields.language(form.get("language") or None),
+            speakers_expected=fields.speakers_expected(form.get("speakers_expected") or None, from_form=True),
         )
-        check_modes(options.channel, options.diarize)
+        fields.check_modes(options.channel, options.diarize)
         if isinstance(upload, UploadFile):
             if audio_url:
                 raise invalid("send either an audio file part or audio_url, not both")
             audio = await upload.read()
             digest = hashlib.sha256(audio).hexdigest()
-            identity = fingerprint(options.public(), audio_sha256=digest)
+            identity = fields.fingerprint(options.public(), audio_sha256=digest)
             return Submission(options, None, audio, upload.filename or "audio", identity)
         if upload is not None:
             raise invalid("audio must be a file part")
         if not isinstance(audio_url, str) or not audio_url:
             raise invalid("multipart submissions need an 'audio' file part")
-        _check_audio_url(audio_url)
-        return Submission(options, audio_url, None, None, fingerprint(options.public(), audio_url=audio_url))
+        fields.check_audio_url(audio_url)
+        return Submission(options, audio_url, None, None, fields.fingerprint(options.public(), audio_url=audio_url))
     finally:
         await form.close()
-
-
-def _check_audio_url(url: str) -> None:
-    # Scheme policy (https only) is enforced when the service fetches, as the vendor does:
-    # the job is accepted, then fails. Only non-URLs are rejected up front.
-    if not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://\S+$", url):
-        raise invalid("audio_url must be an absolute URL")

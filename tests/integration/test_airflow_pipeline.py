@@ -133,10 +133,16 @@ def test_keyword_hits_and_subtitles_are_stored(env, day_run):
     assert Path(srt_uri.removeprefix("file://")).read_text().strip()
 
 
-def test_mapped_transcribe_tasks_are_named_after_their_batches(env, day_run):
+def test_each_batch_is_submitted_waited_for_by_a_deferred_sensor_and_staged(env, day_run):
     tis = env["stack"].task_instances(DAG_ID, day_run)
-    names = sorted(ti["rendered_map_index"] for ti in tis if ti["task_id"] == "transcribe")
-    assert names == [f"{DAY}/b000", f"{DAY}/b001", f"{DAY}/b002"]
+    for step in ("submit", "wait", "stage", "analyze"):
+        names = sorted(ti["rendered_map_index"] for ti in tis if ti["task_id"] == step)
+        assert names == [f"{DAY}/b000", f"{DAY}/b001", f"{DAY}/b002"], step
+    [wait] = [ti for ti in tis if ti["task_id"] == "wait" and ti["rendered_map_index"] == f"{DAY}/b000"]
+    assert wait["operator"] == "TranscriptionJobsSensor"
+    assert wait["trigger"] is None or wait["state"] == "success"
+    deferred = env["stack"].api("GET", f"/dags/{DAG_ID}/dagRuns/{day_run}/taskInstances/wait/0/tries")
+    assert any(t["state"] in ("deferred", "success") for t in deferred["task_instances"])
 
 
 def test_clearing_and_rerunning_the_run_changes_no_row_and_creates_no_job(env, day_run):

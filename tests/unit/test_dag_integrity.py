@@ -22,14 +22,21 @@ def dag():
 
 
 def test_dag_has_the_pipeline_tasks(dag):
-    assert set(dag.task_ids) == {"discover", "transcribe", "analyze", "load", "report"}
+    assert set(dag.task_ids) == {"discover", "submit", "wait", "stage", "analyze", "load", "report"}
 
 
-def test_analyze_follows_transcribe_per_batch_and_load_waits_for_it(dag):
+def test_each_batch_goes_submit_then_deferrable_sensor_then_stage(dag):
+    wait = dag.get_task("wait")
+    assert wait.upstream_task_ids == {"submit"} and "stage" in wait.downstream_task_ids
+    assert wait.operator_class.__name__ == "TranscriptionJobsSensor"
+    assert wait.partial_kwargs.get("deferrable", True)
+    assert "BaseSensorOperator" in {c.__name__ for c in wait.operator_class.__mro__}
+
+
+def test_analyze_follows_stage_per_batch_and_load_waits_for_it(dag):
     analyze = dag.get_task("analyze")
     assert analyze.partial_kwargs["map_index_template"] == "{{ task.batch['batch_id'] }}"
-    assert "transcribe" in analyze.upstream_task_ids and "load" in analyze.downstream_task_ids
-    assert analyze.partial_kwargs["trigger_rule"] == "all_done"
+    assert "stage" in analyze.upstream_task_ids and "load" in analyze.downstream_task_ids
 
 
 def test_insights_param_defaults_to_the_offline_lexical_analyzer(dag):
@@ -38,7 +45,7 @@ def test_insights_param_defaults_to_the_offline_lexical_analyzer(dag):
 
 
 def test_transcribe_is_mapped_named_after_its_batch_and_retried(dag):
-    task = dag.get_task("transcribe")
+    task = dag.get_task("submit")
     assert task.partial_kwargs["map_index_template"] == "{{ task.batch['batch_id'] }}"
     assert task.partial_kwargs["retries"] >= 1
 
@@ -74,7 +81,7 @@ def test_parsing_the_dag_file_does_no_file_or_network_io():
     # Imports (which read modules via io.open_code) are allowed; open() and sockets are not.
     code = (
         "import builtins, socket, runpy\n"
-        "import callmine.operators.transcribe, callmine.pipeline, airflow.sdk\n"
+        "import callmine.operators.submit, callmine.sensors.transcription, callmine.operators.stage, callmine.pipeline, airflow.sdk\n"
         "def deny(*a, **k): raise AssertionError(f'I/O at parse time: {a[:1]}')\n"
         "builtins.open = deny; socket.socket.connect = deny\n"
         "runpy.run_path(%r)\nprint('clean')\n"

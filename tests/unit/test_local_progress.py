@@ -6,7 +6,7 @@ from callmine.local.progress import RunWatcher, dags_test_line
 
 CALLMINE_LINE = (
     "2026-11-29T17:29:51.659421Z [info     ] batch 2026-11-20/b000: submitted 2 job(s), 0 rejected, 1 unreadable "
-    "[airflow.task.operators.callmine.operators.transcribe.TranscribeBatchOperator] loc=transcribe.py:134"
+    "[airflow.task.operators.callmine.operators.submit.SubmitBatchOperator] loc=submit.py:134"
 )
 
 
@@ -21,9 +21,9 @@ def test_airflow_bookkeeping_lines_are_hidden():
 
 
 def test_finished_tasks_are_shown_with_their_map_index():
-    line = ("2026-11-29T17:29:56.944227Z [info     ] [DAG TEST] end task task_id=transcribe map_index=0 "
+    line = ("2026-11-29T17:29:56.944227Z [info     ] [DAG TEST] end task task_id=wait map_index=0 "
             "[airflow.sdk.definitions.dag] loc=dag.py:1563")
-    assert dags_test_line(line) == "  done: transcribe[0]"
+    assert dags_test_line(line) == "  done: wait[0]"
 
 
 def test_errors_from_any_logger_are_shown():
@@ -34,11 +34,11 @@ def test_errors_from_any_logger_are_shown():
 def test_the_watcher_prints_each_batch_state_change_once():
     lines: list[str] = []
     watcher = RunWatcher(lines.append)
-    batch = {"task_id": "transcribe", "map_index": 0, "rendered_map_index": "2026-11-20/b000", "state": "deferred"}
+    batch = {"task_id": "wait", "map_index": 0, "rendered_map_index": "2026-11-20/b000", "state": "deferred"}
     watcher.update("2026-11-20", [batch])
     watcher.update("2026-11-20", [batch])
     watcher.update("2026-11-20", [{**batch, "state": "success"}])
     assert [line.split() for line in lines] == [
-        ["2026-11-20", "transcribe", "2026-11-20/b000", "deferred"],
-        ["2026-11-20", "transcribe", "2026-11-20/b000", "success"],
+        ["2026-11-20", "wait", "2026-11-20/b000", "deferred"],
+        ["2026-11-20", "wait", "2026-11-20/b000", "success"],
     ]

@@ -105,12 +105,6 @@ def test_turns_count_runs_of_consecutive_segments_by_one_speaker() -> None:
     assert result["ch1"].turns == 1
 
 
-def test_turns_follow_start_order_not_input_order() -> None:
-    # In input order this is ch0, ch0, ch1 (two turns); by start time it alternates.
-    segs = segments(("ch0", 0, 1, ""), ("ch0", 4, 5, ""), ("ch1", 2, 3, ""))
-    assert metrics(segs)["ch0"].turns == 2
-
-
 def test_longest_monologue_spans_first_start_to_last_end_of_a_turn() -> None:
     segs = segments(
         ("ch0", 0, 4, ""), ("ch0", 5, 9, ""),  # one turn, 0..9, pause included

@@ -44,11 +44,6 @@ def test_model_speaker_of_first_segment_is_agent() -> None:
     assert assign_roles(segs) == {"speaker_1": "agent", "speaker_0": "customer"}
 
 
-def test_first_segment_is_found_by_start_time_not_list_order() -> None:
-    segs = segments(("speaker_0", 5), ("speaker_1", 1))
-    assert assign_roles(segs)["speaker_1"] == "agent"
-
-
 def test_single_model_speaker_has_no_role() -> None:
     assert assign_roles(segments(("speaker_0", 0))) == {"speaker_0": None}
 

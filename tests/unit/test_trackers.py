@@ -153,12 +153,6 @@ def test_hit_start_falls_back_to_segment_start_without_words() -> None:
     assert (hit.start_s, hit.word_idx) == (7.0, None)
 
 
-def test_hits_follow_segment_start_order() -> None:
-    segs = segments(("ch0", 20, "a refund"), ("ch1", 0, "the price"))
-    hits = TrackerSet({"refund": ["refund"], "pricing": ["price"]}).find_hits(segs, Words())
-    assert [hit.segment_idx for hit in hits] == [1, 0]
-
-
 # --- tracker files ----------------------------------------------------------
 
 

@@ -56,7 +56,7 @@ class RunWatcher:
                 self.print_line(f"  {day}  {name:<34} {state}")
 
 
-_TASK_ORDER = {"discover": 0, "transcribe": 1, "analyze": 2, "load": 3, "report": 4}
+_TASK_ORDER = {"discover": 0, "submit": 1, "wait": 2, "stage": 3, "analyze": 4, "load": 5, "report": 6}
 
 
 def _order(ti: dict[str, Any]) -> tuple[int, int]:

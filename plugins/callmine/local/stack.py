@@ -12,6 +12,7 @@ down`` (or ``AirflowStack.attach``) finds it again.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
@@ -107,12 +108,16 @@ class AirflowStack:
         """``airflow db migrate``, once per home and Airflow version (a stamp file remembers)."""
         from airflow import __version__ as airflow_version
 
+        pools = ROOT / "include" / "pools.json"
+        want = f"{airflow_version} {hashlib.sha256(pools.read_bytes()).hexdigest()[:16]}"
         stamp = self.home / ".migrated"
-        if stamp.exists() and stamp.read_text().strip() == airflow_version and (self.home / "airflow.db").exists():
+        if stamp.exists() and stamp.read_text().strip() == want and (self.home / "airflow.db").exists():
             return
         self.home.mkdir(parents=True, exist_ok=True)
         self.airflow("db", "migrate")
-        stamp.write_text(airflow_version + "\n")
+        # The per-provider pools (include_deferred) the DAG's wait and analyze steps run in.
+        self.airflow("pools", "import", str(pools))
+        stamp.write_text(want + "\n")
 
     def start(self, timeout: float = 180, detach: bool = False) -> None:
         (self.home / "logs").mkdir(parents=True, exist_ok=True)

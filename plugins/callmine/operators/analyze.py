@@ -99,6 +99,9 @@ class AnalyzeBatchOperator(BaseOperator):
         warehouse = self._warehouse(batch)
         staged = warehouse.staged_batch(batch.settings.run_key, batch.batch_id.replace("/", "_"))
         calls = staged["calls"].filter(pc.equal(staged["calls"].column("status"), "completed"))
+        # Calls the speech service analyzed itself (CallMissed) keep the service's insights.
+        analyzed = staged["call_insights"].column("call_id").combine_chunks()
+        calls = calls.filter(pc.invert(pc.is_in(calls.column("call_id"), value_set=analyzed)))
         texts = call_texts(staged["segments"], staged["speaker_metrics"], calls)
         if batch.reanalyze:
             day = date.fromisoformat(batch.settings.call_date)

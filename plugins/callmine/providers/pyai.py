@@ -7,9 +7,11 @@ import mimetypes
 
 import httpx
 
-from callmine.errors import ProviderError
+from callmine.errors import ProviderError, outcome_of
 from callmine.hooks.pyai import PyAIHook, Upload
-from callmine.providers.base import AudioSource, FetchedTranscript, JobRequest, JobStatus, SpeechProvider
+from callmine.providers.base import (
+    AudioSource, Fatal, FetchedTranscript, JobRequest, JobsProvider, JobStatus, RetryLater, SubmitOutcome, Submitted,
+)
 from callmine.providers.pyai_result import PyAIResult, decode_job, normalize_pyai_result
 from callmine.transcript import Diarization
 
@@ -28,12 +30,32 @@ def _status_of(job: dict) -> JobStatus:
     return JobStatus(job_id=job["job_id"], status=job.get("status", "queued"), error=job_error_text(job.get("error")))
 
 
-class PyAIProvider(SpeechProvider):
+class PyAIProvider(JobsProvider):
     name = "pyai"
     default_conn_id = "pyai_default"
 
     def __init__(self, conn_id: str | None = None, hook: PyAIHook | None = None) -> None:
-        self.hook = hook or PyAIHook(conn_id or self.default_conn_id)
+        self.conn_id = conn_id or self.default_conn_id
+        self.hook = hook or PyAIHook(self.conn_id)
+
+    def submit_job(self, request: JobRequest, audio: AudioSource) -> SubmitOutcome:
+        """Idempotent by the request's ``Idempotency-Key``: a replay answers with the existing job."""
+        try:
+            status = self.submit(request, audio)
+        except ProviderError as exc:
+            return outcome_of(exc, self.conn_id)
+        return Submitted(status.job_id, status.status)
+
+    async def apoll_job(self, client: httpx.AsyncClient, job_id: str) -> JobStatus | RetryLater | Fatal:
+        try:
+            return await self.apoll(client, job_id)
+        except ProviderError as exc:
+            outcome = outcome_of(exc, self.conn_id)
+            if exc.status == 404:  # a job we created is gone: that job failed, not the configuration
+                return JobStatus(job_id, "failed", f"job {job_id} is unknown to the service")
+            return outcome if isinstance(outcome, (RetryLater, Fatal)) else RetryLater(outcome.reason)
+        except httpx.HTTPError as exc:
+            return RetryLater(f"poll of job {job_id} failed: {type(exc).__name__}")
 
     def submit(self, request: JobRequest, audio: AudioSource) -> JobStatus:
         fields = {

@@ -15,8 +15,8 @@ from typing import Any
 
 import msgspec
 
-from callmine.normalize import link_words, sort_segments
-from callmine.transcript import Diarization, Segments, Transcript, channel_speaker, model_speaker
+
+from callmine.transcript import Diarization, Segments, Transcript, build_transcript, channel_speaker, model_speaker
 
 Label = int | str | None
 
@@ -100,30 +100,23 @@ def normalize_pyai_result(result: bytes | dict[str, Any] | PyAIResult, diarizati
         original = channel if channel is not None else label
         if key is not None and original is not None:
             originals.setdefault(key, str(original))
-    segments = sort_segments(
-        Segments(
+    formats = doc.formats or {}
+    return build_transcript(
+        diarization=diarization,
+        segments=Segments(
             start=[s.start for s in raw_segments],
             end=[s.end for s in raw_segments],
             text=[(s.text or "").strip() for s in raw_segments],
             speaker=[k or "speaker_0" for k in seg_keys],
             channel=seg_channels,
-        )
-    )
-    words = link_words(
-        segments,
-        start=[w.start for w in raw_words],
-        end=[w.end for w in raw_words],
-        word=[w.word or w.text or "" for w in raw_words],
-        speaker=_speaker_keys([w.channel for w in raw_words], [w.speaker for w in raw_words]),
-        confidence=[w.confidence for w in raw_words],
-    )
-    formats = doc.formats or {}
-    return Transcript(
-        text=doc.text if doc.text is not None else " ".join(segments.text),
-        diarization=diarization,
-        segments=segments,
-        words=words,
+        ),
+        word_start=[w.start for w in raw_words],
+        word_end=[w.end for w in raw_words],
+        word_text=[w.word or w.text or "" for w in raw_words],
+        word_speaker=_speaker_keys([w.channel for w in raw_words], [w.speaker for w in raw_words]),
+        word_confidence=[w.confidence for w in raw_words],
+        speaker_labels=originals,
+        text=doc.text,
         audio_seconds=doc.audio_seconds,
-        original_speakers=originals,
         subtitle_urls={fmt: url for fmt, url in formats.items() if fmt in ("srt", "vtt") and url},
     )

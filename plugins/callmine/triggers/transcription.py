@@ -13,9 +13,8 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from callmine.errors import NotFoundError, ProviderError, RetryableProviderError
 from callmine.providers import get_provider
-from callmine.providers.base import JobStatus
+from callmine.providers.base import Fatal, JobStatus, RetryLater
 from callmine.retry import Backoff
 
 
@@ -23,11 +22,11 @@ class TranscriptionJobsTrigger(BaseTrigger):
     """Wait for a batch of speech jobs.
 
     Event payload: ``status`` (``success`` when every job is terminal, ``timeout`` when
-    the deadline passed first, ``error`` on a final provider error such as a revoked
-    key), ``batch_id``, ``jobs`` {job_id: {status, error}} for terminal jobs,
-    ``pending`` [job_id], ``message``, and ``submission``: whatever the deferring task
-    handed over, echoed back so the resumed task needs nothing else (``airflow dags
-    test`` drops deferral kwargs). It must hold no secret: it is stored in the database.
+    the deadline passed first, ``error`` when the provider refuses us as configured, e.g.
+    a revoked key), ``batch_id``, ``jobs`` {job_id: {status, error}} for terminal jobs,
+    ``pending`` [job_id] and ``message``. Its arguments are only what polling needs
+    (provider, connection id, job ids, deadline): they are stored in the database and
+    hold no secret and no transcript.
     """
 
     def __init__(
@@ -42,7 +41,6 @@ class TranscriptionJobsTrigger(BaseTrigger):
         max_poll_interval_s: float = 60.0,
         max_concurrency: int = 16,
         first_poll_delay_s: float | None = None,
-        submission: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.provider = provider
@@ -54,7 +52,6 @@ class TranscriptionJobsTrigger(BaseTrigger):
         self.max_poll_interval_s = max_poll_interval_s
         self.max_concurrency = max_concurrency
         self.first_poll_delay_s = poll_interval_s if first_poll_delay_s is None else first_poll_delay_s
-        self.submission = submission or {}
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -69,7 +66,6 @@ class TranscriptionJobsTrigger(BaseTrigger):
                 "max_poll_interval_s": self.max_poll_interval_s,
                 "max_concurrency": self.max_concurrency,
                 "first_poll_delay_s": self.first_poll_delay_s,
-                "submission": self.submission,
             },
         )
 
@@ -81,7 +77,6 @@ class TranscriptionJobsTrigger(BaseTrigger):
                 "jobs": {j: {"status": s.status, "error": s.error} for j, s in done.items()},
                 "pending": pending,
                 "message": message,
-                "submission": self.submission,
             }
         )
 
@@ -93,14 +88,12 @@ class TranscriptionJobsTrigger(BaseTrigger):
         pending = list(self.job_ids)
         idle_rounds = 0
 
-        async def poll(client: Any, job_id: str) -> JobStatus | ProviderError:
+        async def poll(client: Any, job_id: str) -> JobStatus | RetryLater | Fatal:
             async with gate:
                 try:
-                    return await provider.apoll(client, job_id)
-                except ProviderError as exc:
-                    return exc
-                except Exception as exc:  # transport errors, timeouts: next round retries
-                    return RetryableProviderError(f"get job {job_id} failed: {type(exc).__name__}: {exc}")
+                    return await provider.apoll_job(client, job_id)
+                except Exception as exc:  # a provider bug or transport oddity: the next round retries
+                    return RetryLater(f"get job {job_id} failed: {type(exc).__name__}: {exc}")
 
         await asyncio.sleep(max(0.0, min(self.first_poll_delay_s, self.deadline - time.time())))
         async with provider.async_client() as client:
@@ -111,13 +104,11 @@ class TranscriptionJobsTrigger(BaseTrigger):
                     if isinstance(answer, JobStatus):
                         if answer.terminal:
                             done[job_id] = answer
-                    elif isinstance(answer, NotFoundError):
-                        done[job_id] = JobStatus(job_id, "failed", f"job not found at provider: {answer}")
-                    elif isinstance(answer, RetryableProviderError):
-                        retry_after = max(retry_after, answer.retry_after_s or 0.0)
+                    elif isinstance(answer, RetryLater):
+                        retry_after = max(retry_after, answer.after_s or 0.0)
                     else:
-                        self.log.error("batch %s: final error polling job %s: %s", self.batch_id, job_id, answer)
-                        yield self._event("error", done, [j for j in pending if j not in done], str(answer))
+                        self.log.error("batch %s: polling job %s: %s", self.batch_id, job_id, answer.reason)
+                        yield self._event("error", done, [j for j in pending if j not in done], answer.reason)
                         return
                 progressed = len(done) > len(self.job_ids) - len(pending)
                 pending = [j for j in pending if j not in done]

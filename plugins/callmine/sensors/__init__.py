@@ -1,0 +1,1 @@
+"""Sensors: wait, deferrable, for the work a provider does."""
