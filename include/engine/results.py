@@ -1,12 +1,13 @@
-"""Job documents as the API renders them, result files on disk, and SRT/WebVTT fallbacks."""
+"""Job documents as the API renders them and result files on disk (SRT/WebVTT: speech/subtitles.py)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .speech.subtitles import to_srt, to_vtt  # noqa: F401 - one SRT/VTT implementation, re-exported
 from .store import JobRow
 
 MEDIA_TYPES = {
@@ -71,35 +72,3 @@ def job_document(job: JobRow, *, offloaded: bool, link: Linker) -> dict[str, Any
         if offloaded:
             doc["result_url"] = link("result", job.job_id)
     return doc
-
-
-def _timestamp(seconds: float, sep: str) -> str:
-    millis = int(round(max(float(seconds), 0.0) * 1000))
-    hours, rest = divmod(millis, 3_600_000)
-    minutes, rest = divmod(rest, 60_000)
-    secs, millis = divmod(rest, 1000)
-    return f"{hours:02d}:{minutes:02d}:{secs:02d}{sep}{millis:03d}"
-
-
-def _voice(segment: Mapping[str, Any]) -> str | None:
-    if segment.get("speaker") is not None:
-        return str(segment["speaker"])
-    if segment.get("channel") is not None:
-        return f"channel_{segment['channel']}"
-    return None
-
-
-def to_srt(segments: Iterable[Mapping[str, Any]]) -> str:
-    cues = []
-    for index, seg in enumerate(segments, start=1):
-        cues.append(f"{index}\n{_timestamp(seg['start'], ',')} --> {_timestamp(seg['end'], ',')}\n{seg['text']}\n\n")
-    return "".join(cues)
-
-
-def to_vtt(segments: Iterable[Mapping[str, Any]]) -> str:
-    cues = ["WEBVTT\n\n"]
-    for seg in segments:
-        voice = _voice(seg)
-        text = f"<v {voice}>{seg['text']}" if voice else str(seg["text"])
-        cues.append(f"{_timestamp(seg['start'], '.')} --> {_timestamp(seg['end'], '.')}\n{text}\n\n")
-    return "".join(cues)

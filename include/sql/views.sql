@@ -6,7 +6,7 @@
 
 -- segments: one row per diarized segment; key (call_id, segment_idx)
 CREATE OR REPLACE VIEW segments AS
-SELECT call_id, segment_idx, speaker, channel, start_s, end_s, text, speaker_original, sentiment, sentiment_score, call_date
+SELECT call_id, segment_idx, speaker, channel, start_s, end_s, text, speaker_label, sentiment, sentiment_score, call_date
 FROM (
     SELECT
         CAST(NULL AS VARCHAR) AS call_id,
@@ -16,7 +16,7 @@ FROM (
         CAST(NULL AS DOUBLE) AS start_s,
         CAST(NULL AS DOUBLE) AS end_s,
         CAST(NULL AS VARCHAR) AS text,
-        CAST(NULL AS VARCHAR) AS speaker_original,
+        CAST(NULL AS VARCHAR) AS speaker_label,
         CAST(NULL AS VARCHAR) AS sentiment,
         CAST(NULL AS DOUBLE) AS sentiment_score,
         CAST(NULL AS DATE) AS call_date

@@ -56,6 +56,7 @@ class BatchRows:
         self, rec: Recording, job_id: str, transcript: Transcript, billed_s: float | None,
         subtitle_uris: dict[str, str], *, provider_insights: CallInsights | None = None,
         speaker_talk_s: dict[str, float] | None = None, provider_model: str | None = None,
+        roles: dict[str, str | None] | None = None,
     ) -> None:
         seg, words = transcript.segments, transcript.words
         if len(seg) == 0 or len(words) == 0:
@@ -75,7 +76,7 @@ class BatchRows:
             "start_s": pa.array(seg.start, pa.float64()),
             "end_s": pa.array(seg.end, pa.float64()),
             "text": seg.text,
-            "speaker_original": [originals.get(s) for s in seg.speaker],
+            "speaker_label": [originals.get(s) for s in seg.speaker],
             "sentiment": sentiment,
             "sentiment_score": pa.array(sentiment_score, pa.float64()),
         }))
@@ -90,7 +91,8 @@ class BatchRows:
             "confidence": pa.array(words.confidence, pa.float64()),
         }))
         timed = seg.start[0] is not None
-        roles = assign_roles(seg, f"ch{self.settings.agent_channel}") if timed else _roles_in_order(seg)
+        if roles is None:  # a source that knows who is who (Omni) passes its roles
+            roles = assign_roles(seg, f"ch{self.settings.agent_channel}") if timed else _roles_in_order(seg)
         metrics = (compute_speaker_metrics(seg, words, roles) if timed
                    else untimed_speaker_metrics(seg, words, roles, speaker_talk_s))
         self._parts["speaker_metrics"].append(pa.Table.from_pylist(

@@ -103,6 +103,8 @@ class TrackerSet:
                     locate = _word_locator(segments.text[seg], seg_words, words)
                 word_idx = locate(match.start())
                 start_s = segments.start[seg] if word_idx is None else words.start[word_idx]
+                if start_s is None:  # a word without a timing (the provider gave none): its segment's start
+                    start_s = segments.start[seg]
                 for tracker, term in self._targets_of(match.group()):
                     hits.append(
                         KeywordHit(tracker, term, segments.speaker[seg], start_s, seg, word_idx)

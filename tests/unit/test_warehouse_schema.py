@@ -47,7 +47,7 @@ def test_conform_fills_optional_columns():
     out = conform("segments", pa.table({"call_id": ["a", "b"], "segment_idx": [0, 1]}))
     assert out.schema == TABLES["segments"]
     assert out.column("text").null_count == 2
-    assert out.column("speaker_original").to_pylist() == [None, None]
+    assert out.column("speaker_label").to_pylist() == [None, None]
 
 
 def test_conform_narrows_int_widths():

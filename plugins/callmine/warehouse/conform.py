@@ -40,10 +40,6 @@ def conform(table_name: str, table: pa.Table, schema: pa.Schema | None = None) -
     return result
 
 
-def empty_table(table_name: str, schema: pa.Schema | None = None) -> pa.Table:
-    return (schema if schema is not None else TABLES[table_name]).empty_table()
-
-
 def _conform_column(table_name: str, table: pa.Table, field: pa.Field) -> pa.ChunkedArray:
     if field.name not in table.column_names:
         if not field.nullable:

@@ -42,7 +42,7 @@ SEGMENTS = pa.schema([
     _opt("start_s", F64),
     _opt("end_s", F64),
     _opt("text", STR),
-    _opt("speaker_original", STR),  # the provider's own label, e.g. "A"
+    _opt("speaker_label", STR),  # the provider's own label, e.g. "A"
     _opt("sentiment", STR),  # VADER per segment: positive / neutral / negative
     _opt("sentiment_score", F64),  # VADER compound, -1..1
 ])

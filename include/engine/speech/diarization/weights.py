@@ -170,7 +170,7 @@ def default_weights_path() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise WeightsNotFound(
             "resemblyzer is not installed; run "
-            "`pip install --no-deps -r requirements-engine-nodeps.txt`")
+            "`pip install --no-deps -r requirements-nodeps.txt` (bash scripts/bootstrap.sh does it)")
     for location in spec.submodule_search_locations:
         candidate = Path(location) / "pretrained.pt"
         if candidate.is_file():
