@@ -114,10 +114,11 @@ class BatchRows:
         if provider_insights is not None:  # the service analyzed the call itself (CallMissed)
             from callmine.insights.model import InsightsResult
             from callmine.insights.tables import insights_rows
+            from callmine.pipeline import PROVIDER_PROMPT_VERSION
 
             self._parts["call_insights"].append(insights_rows([InsightsResult(
                 call_id=cid, analyzer=self.settings.provider, model=provider_model or self.settings.provider,
-                prompt_version="provider", transcript_hash="", insights=provider_insights)]))
+                prompt_version=PROVIDER_PROMPT_VERSION, transcript_hash="", insights=provider_insights)]))
 
     def tables(self) -> dict[str, pa.Table]:
         out: dict[str, pa.Table] = {}

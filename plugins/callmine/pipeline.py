@@ -21,6 +21,7 @@ from callmine.warehouse import Warehouse
 from callmine.warehouse.catalog import build_catalog
 
 log = logging.getLogger(__name__)
+PROVIDER_PROMPT_VERSION = "provider"  # call_insights.prompt_version of insights a speech service made
 
 
 def call_date_for_run(logical_date: datetime | None, data_interval_start: datetime | None) -> date:
@@ -88,8 +89,11 @@ def stale_insights(warehouse: Warehouse, call_date: date, kind: str, completed: 
     ).to_pylist()
     current = {
         r["call_id"] for r in rows
-        if (r["analyzer"], r["model"], r["prompt_version"]) == (identity.analyzer, identity.model, identity.prompt_version)
-        and r["error"] is None
+        if r["error"] is None and (
+            (r["analyzer"], r["model"], r["prompt_version"]) == (identity.analyzer, identity.model, identity.prompt_version)
+            # The speech service analyzed the call itself (CallMissed): its insights stay.
+            or r["prompt_version"] == PROVIDER_PROMPT_VERSION
+        )
     }
     return completed - current
 

@@ -9,8 +9,8 @@ Example::
 from __future__ import annotations
 
 import argparse
-import signal
-import threading
+
+from tests.background_server import wait_for_shutdown
 
 from .config import DEFAULT_API_KEY, FakeAssemblyAIConfig
 from .server import FakeAssemblyAI
@@ -30,15 +30,9 @@ def main(argv: list[str] | None = None) -> None:
         api_keys=frozenset(args.api_key or [DEFAULT_API_KEY]), latency_s=args.latency,
         slow_latency_s=args.slow_latency, lines=args.lines,
     )
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with FakeAssemblyAI(config, host=args.host, port=args.port) as fake:
         print(f"fake AssemblyAI on {fake.base_url} (keys: {len(config.api_keys)})", flush=True)
-        try:
-            while not stop.wait(0.5):  # short waits keep signals responsive
-                pass
-        except KeyboardInterrupt:
-            pass
+        wait_for_shutdown()
 
 
 if __name__ == "__main__":

@@ -10,9 +10,9 @@ Example::
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
+
+from tests.background_server import wait_for_shutdown
 
 from .answers import ANALYSIS_VARIANTS
 from .config import DEFAULT_API_KEY, CallMissedConfig
@@ -34,13 +34,9 @@ def main(argv: list[str] | None = None) -> int:
         latency_s=args.latency, max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
         analysis_variant=args.variant,
     )
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
     with FakeCallMissed(config, host=args.host, port=args.port) as fake:
         print(f"fake callmissed listening on {fake.base_url}", flush=True)
-        while not stop.wait(1.0):
-            pass
+        wait_for_shutdown()
     return 0
 
 

@@ -18,6 +18,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from tests.background_server import RequestLog
+
 from . import answers
 from .config import ACCEPTED_FORMATS, CallMissedConfig, RecordedRequest
 
@@ -53,16 +55,10 @@ _COMPATIBLE = {"wav": {"wav"}, "flac": {"flac"}, "ogg": {"ogg"}, "webm": {"webm"
                "amr": {"amr"}, "mp3_or_aac": {"mp3", "aac"}}
 
 
-class CallMissedService:
+class CallMissedService(RequestLog[RecordedRequest]):
     def __init__(self, config: CallMissedConfig) -> None:
+        super().__init__()
         self.config = config
-        self.requests: list[RecordedRequest] = []
-        self.in_flight = 0
-        self.max_in_flight = 0
-
-    def reset(self) -> None:
-        self.requests.clear()
-        self.in_flight = self.max_in_flight = 0
 
     def _denied(self, request: Request) -> JSONResponse | None:
         if not self.config.api_keys:
@@ -75,12 +71,8 @@ class CallMissedService:
     async def analyze(self, request: Request) -> JSONResponse:
         rec = RecordedRequest(request.method, request.url.path)
         self.requests.append(rec)
-        self.in_flight += 1
-        self.max_in_flight = max(self.max_in_flight, self.in_flight)
-        try:
+        with self.counted_in_flight():
             response = await self._analyze(request, rec)
-        finally:
-            self.in_flight -= 1
         rec.status = response.status_code
         return response
 

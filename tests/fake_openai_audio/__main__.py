@@ -10,9 +10,9 @@ Example::
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
+
+from tests.background_server import wait_for_shutdown
 
 from .config import DEFAULT_API_KEY, AudioConfig
 from .server import FakeOpenAIAudio
@@ -29,13 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     config = AudioConfig(api_keys=set() if args.open else set(args.api_key or [DEFAULT_API_KEY]),
                          latency_s=args.latency, max_upload_bytes=int(args.max_upload_mb * 1024 * 1024))
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
     with FakeOpenAIAudio(config, host=args.host, port=args.port) as fake:
         print(f"fake openai audio listening on {fake.base_url}", flush=True)
-        while not stop.wait(1.0):
-            pass
+        wait_for_shutdown()
     return 0
 
 

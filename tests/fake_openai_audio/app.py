@@ -18,6 +18,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from tests.background_server import RequestLog
+
 from .asr import Audio, read_audio, recognize
 from .config import DIARIZE_CHUNKING_OVER_S, SUPPORTED_FORMATS, AudioConfig, RecordedRequest
 
@@ -40,16 +42,10 @@ def _srt_time(t: float, sep: str) -> str:
     return f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d}{sep}{ms % 1000:03d}"
 
 
-class AudioService:
+class AudioService(RequestLog[RecordedRequest]):
     def __init__(self, config: AudioConfig) -> None:
+        super().__init__()
         self.config = config
-        self.requests: list[RecordedRequest] = []
-        self.in_flight = 0
-        self.max_in_flight = 0
-
-    def reset(self) -> None:
-        self.requests.clear()
-        self.in_flight = self.max_in_flight = 0
 
     def _denied(self, request: Request) -> JSONResponse | None:
         if not self.config.api_keys:
@@ -67,12 +63,8 @@ class AudioService:
     async def transcriptions(self, request: Request) -> Response:
         rec = RecordedRequest(request.url.path)
         self.requests.append(rec)
-        self.in_flight += 1
-        self.max_in_flight = max(self.max_in_flight, self.in_flight)
-        try:
+        with self.counted_in_flight():
             response = await self._transcriptions(request, rec)
-        finally:
-            self.in_flight -= 1
         rec.status = response.status_code
         return response
 

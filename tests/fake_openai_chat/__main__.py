@@ -10,9 +10,9 @@ Example::
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
+
+from tests.background_server import wait_for_shutdown
 
 from .config import DEFAULT_API_KEY, DEFAULT_MODEL, ChatConfig
 from .server import FakeOpenAIChat
@@ -34,13 +34,9 @@ def main(argv: list[str] | None = None) -> int:
         latency_s=args.latency,
         json_schema_supported=not args.no_json_schema,
     )
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
     with FakeOpenAIChat(config, host=args.host, port=args.port) as fake:
         print(f"fake openai chat listening on {fake.base_url} (models {config.models})", flush=True)
-        while not stop.wait(1.0):
-            pass
+        wait_for_shutdown()
     return 0
 
 

@@ -18,6 +18,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from tests.background_server import RequestLog
+
 from . import scripted
 from .config import ChatConfig, RecordedRequest
 
@@ -55,18 +57,12 @@ def strict_schema_problem(schema: Any, where: tuple[str, ...] = ()) -> str | Non
     return None
 
 
-class ChatService:
+class ChatService(RequestLog[RecordedRequest]):
     """State shared by the routes: config (mutable between tests), records, in-flight gauge."""
 
     def __init__(self, config: ChatConfig) -> None:
+        super().__init__()
         self.config = config
-        self.requests: list[RecordedRequest] = []
-        self.in_flight = 0
-        self.max_in_flight = 0
-
-    def reset(self) -> None:
-        self.requests.clear()
-        self.in_flight = self.max_in_flight = 0
 
     def _authorized(self, request: Request) -> JSONResponse | None:
         if not self.config.api_keys:
@@ -104,12 +100,8 @@ class ChatService:
         except ValueError:
             body = None
         rec = self._record(request, 0, body if isinstance(body, dict) else None, started)
-        self.in_flight += 1
-        self.max_in_flight = max(self.max_in_flight, self.in_flight)
-        try:
+        with self.counted_in_flight():
             response = await self._chat(request, body)
-        finally:
-            self.in_flight -= 1
         rec.status, rec.finished_at = response.status_code, time.time()
         if response.status_code == 200:
             served = json.loads(response.body)
