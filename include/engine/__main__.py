@@ -6,8 +6,15 @@ import importlib.util
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
-from .config import parse_args
+# The engine shares the dialect's definition with the client (callmine.dialects, under plugins/):
+# `python -m include.engine` from the project root has only the root on sys.path.
+_PLUGINS = str(Path(__file__).resolve().parents[2] / "plugins")
+if _PLUGINS not in sys.path:
+    sys.path.insert(0, _PLUGINS)
+
+from .config import parse_args  # noqa: E402
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,7 +11,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-PROBLEM_BASE = "https://errors.pyai.com/"
+from callmine.dialects.pyai_hear import PROBLEM_BASE  # noqa: E402 - one definition with the client
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
 _TITLES = {

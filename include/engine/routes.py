@@ -1,4 +1,4 @@
-"""The paths of the PyAI Hear jobs dialect, in one place for every server that speaks it."""
+"""The engine's routes of the PyAI Hear jobs dialect (paths from callmine.dialects.pyai_hear, shared with the client)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from callmine.dialects.pyai_hear import JOB_PATH, JOBS_PATH, ME_PATH
+
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 def jobs_api_routes(*, submit_job: Endpoint, list_jobs: Endpoint, get_job: Endpoint, me: Endpoint) -> list[Route]:
     return [
-        Route("/v1/transcription/jobs", submit_job, methods=["POST"]),
-        Route("/v1/transcription/jobs", list_jobs, methods=["GET"]),
-        Route("/v1/transcription/jobs/{job_id}", get_job, methods=["GET"]),
-        Route("/v1/me", me, methods=["GET"]),
+        Route(JOBS_PATH, submit_job, methods=["POST"]),
+        Route(JOBS_PATH, list_jobs, methods=["GET"]),
+        Route(JOB_PATH, get_job, methods=["GET"]),
+        Route(ME_PATH, me, methods=["GET"]),
     ]

@@ -6,6 +6,8 @@ caller renames the file to the job id once the job row exists (or deletes it on 
 
 from __future__ import annotations
 
+from callmine.dialects import pyai_hear as dialect  # field names shared with the client
+
 import hashlib
 import json
 import os
@@ -72,7 +74,7 @@ async def read_json_submission(request: Request) -> tuple[dict, str]:
         raise invalid(f"body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
         raise invalid("body must be a JSON object")
-    audio_url = body.get("audio_url")
+    audio_url = body.get(dialect.AUDIO_URL)
     if not isinstance(audio_url, str) or not audio_url:
         raise invalid("audio_url is required (or upload the audio as multipart/form-data)")
     return body, audio_url
@@ -82,13 +84,13 @@ async def _parse_json(request: Request, config: EngineConfig) -> Submission:
     body, audio_url = await read_json_submission(request)
     options = _options(
         config,
-        channel=json_bool(body, "channel"),
-        diarize=json_bool(body, "diarize"),
-        numerals=json_bool(body, "numerals"),
-        formats=json_formats(body.get("output_formats")),
-        webhook_url=body.get("webhook_url"),
-        language=body.get("language"),
-        speakers=speakers_field(body.get("speakers_expected"), from_form=False),
+        channel=json_bool(body, dialect.CHANNEL),
+        diarize=json_bool(body, dialect.DIARIZE),
+        numerals=json_bool(body, dialect.NUMERALS),
+        formats=json_formats(body.get(dialect.OUTPUT_FORMATS)),
+        webhook_url=body.get(dialect.WEBHOOK_URL),
+        language=body.get(dialect.LANGUAGE),
+        speakers=speakers_field(body.get(dialect.SPEAKERS_EXPECTED), from_form=False),
         model=body.get("model"),
     )
     _check_audio_url(audio_url)
@@ -101,16 +103,16 @@ async def _parse_multipart(request: Request, config: EngineConfig) -> Submission
     except Exception as exc:  # python-multipart raises several unrelated types
         raise invalid(f"malformed multipart body: {exc}") from None
     try:
-        upload, audio_url = form.get("audio"), form.get("audio_url")
+        upload, audio_url = form.get(dialect.AUDIO_PART), form.get(dialect.AUDIO_URL)
         options = _options(
             config,
-            channel=form_bool(form, "channel"),
-            diarize=form_bool(form, "diarize"),
-            numerals=form_bool(form, "numerals"),
+            channel=form_bool(form, dialect.CHANNEL),
+            diarize=form_bool(form, dialect.DIARIZE),
+            numerals=form_bool(form, dialect.NUMERALS),
             formats=form_formats(form),
-            webhook_url=form.get("webhook_url") or None,
-            language=form.get("language") or None,
-            speakers=speakers_field(form.get("speakers_expected") or None, from_form=True),
+            webhook_url=form.get(dialect.WEBHOOK_URL) or None,
+            language=form.get(dialect.LANGUAGE) or None,
+            speakers=speakers_field(form.get(dialect.SPEAKERS_EXPECTED) or None, from_form=True),
             model=form.get("model") or None,
         )
         if isinstance(upload, UploadFile):

@@ -25,7 +25,7 @@ from callmine.retry import Backoff
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
 
-JOBS_PATH = "/v1/transcription/jobs"
+from callmine.dialects.pyai_hear import IDEMPOTENCY_KEY, JOBS_PATH  # noqa: E402 - shared with the engine
 DEFAULT_ENGINE_URL = "http://127.0.0.1:8700"  # `python -m include.engine` defaults
 
 
@@ -210,7 +210,7 @@ class PyAIHook(BaseHook):  # type: ignore[misc,valid-type]
         so transient failures are retried here too.
         """
         ep = self.get_endpoint()
-        headers = {**ep.auth_headers(), "Idempotency-Key": idempotency_key}
+        headers = {**ep.auth_headers(), IDEMPOTENCY_KEY: idempotency_key}
         if upload is None:
             kwargs: dict[str, Any] = {"json": {k: v for k, v in fields.items() if v is not None}}
         else:

@@ -7,6 +7,7 @@ import mimetypes
 
 import httpx
 
+from callmine.dialects import pyai_hear as dialect
 from callmine.errors import ProviderError, outcome_of
 from callmine.hooks.pyai import PyAIHook, Upload
 from callmine.providers.base import (
@@ -59,15 +60,15 @@ class PyAIProvider(JobsProvider):
 
     def submit(self, request: JobRequest, audio: AudioSource) -> JobStatus:
         fields = {
-            "channel": request.diarization is Diarization.CHANNEL or None,
-            "diarize": request.diarization is Diarization.MODEL or None,
-            "speakers_expected": request.speakers if request.diarization is Diarization.MODEL else None,
-            "output_formats": list(request.output_formats),
-            "language": request.language,
+            dialect.CHANNEL: request.diarization is Diarization.CHANNEL or None,
+            dialect.DIARIZE: request.diarization is Diarization.MODEL or None,
+            dialect.SPEAKERS_EXPECTED: request.speakers if request.diarization is Diarization.MODEL else None,
+            dialect.OUTPUT_FORMATS: list(request.output_formats),
+            dialect.LANGUAGE: request.language,
         }
         upload = None
         if audio.url is not None:
-            fields["audio_url"] = audio.url
+            fields[dialect.AUDIO_URL] = audio.url
         else:
             assert audio.content is not None
             content_type = mimetypes.guess_type(audio.filename)[0] or "application/octet-stream"

@@ -1,0 +1,1 @@
+"""Wire dialects spoken by more than one side of callmine (a client and a server)."""
