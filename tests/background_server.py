@@ -46,16 +46,17 @@ def uvloop_if_installed() -> asyncio.AbstractEventLoop:
 class BackgroundServer:
     """An ASGI app served by uvicorn on its own event loop in a daemon thread.
 
-    ``url`` (``http://host:port``) and ``port`` are set by ``start()``; port 0 binds a free port.
+    ``url`` (``http://host:port``) and ``port`` are set by ``start()``; port 0 binds a free port
+    (a new one on each start).
     uvicorn picks httptools when installed (else h11).
     """
 
     def __init__(self, app: Any, *, host: str = "127.0.0.1", port: int = 0, name: str = "fake",
                  backlog: int = 2048, loop_factory: Callable[[], asyncio.AbstractEventLoop] = asyncio.new_event_loop,
                  ) -> None:
-        self._app, self._host, self._name = app, host, name
+        self._app, self._host, self._bind_port, self._name = app, host, port, name
         self._backlog, self._loop_factory = backlog, loop_factory
-        self.port = port
+        self.port = 0
         self.url = ""
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -65,7 +66,7 @@ class BackgroundServer:
     def start(self, timeout_s: float = 10.0) -> None:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self._host, self.port))
+        sock.bind((self._host, self._bind_port))
         sock.setblocking(False)
         self.port = sock.getsockname()[1]
         self.url = f"http://{self._host}:{self.port}"
@@ -145,8 +146,8 @@ class ConfigurableFake(FakeServer):
     """A fake whose service holds ``self.config`` (a dataclass with ``api_keys``) and has ``reset()``.
 
     Set ``self.config`` and ``self.service`` before calling ``__init__``: it remembers the
-    config as given, for ``reset()``. ``lock`` guards ``configure`` when the service takes it
-    too (a service whose handlers run on several threads).
+    config as given, for ``reset()``. ``lock``: the lock under which the service reads and
+    counts down config fields, if it has one; ``configure`` takes it too.
     """
 
     config: Any
