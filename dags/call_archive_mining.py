@@ -42,6 +42,16 @@ PARAMS = {
         description="Keyword-tracker YAML file (relative paths are under the project root).",
     ),
     "reprocess": Param(False, type="boolean", description="Transcribe again even if already loaded."),
+    "lookback_days": Param(
+        int(env_default("CALLMINE_LOOKBACK_DAYS", "3")), type="integer", minimum=0, maximum=60,
+        description="Also pick up the recordings of this many earlier days that are not loaded yet or whose "
+        "last attempt failed as retryable (scheduled and manual runs; backfills cover their own days).",
+    ),
+    "max_failed_ratio": Param(
+        0.1, type="number", minimum=0, maximum=1,
+        description="Fail the run when more than this share of its calls failed for a non-retryable reason "
+        "(any retryable failure always fails it).",
+    ),
     "speakers": Param(
         2, type="integer", minimum=1, maximum=10, description="Expected speakers in mono recordings."
     ),
@@ -76,20 +86,30 @@ def call_archive_mining() -> None:
         from callmine.hooks.llm import LLMConfigurationError
         from callmine.pipeline import plan_day, settings_for_run
 
+        params = context["params"]
+        # Backfill runs cover their own days: only scheduled and manual runs look back.
+        lookback = 0 if str(context["dag_run"].run_type).endswith("backfill") else int(params["lookback_days"])
         try:
-            return plan_day(settings_for_run(context), int(context["params"]["batch_size"]))
+            return plan_day(settings_for_run(context), int(params["batch_size"]), lookback)
         except LLMConfigurationError as exc:  # no retry can fix a missing llm_default connection
             raise AirflowFailException(str(exc)) from None
 
     @task(trigger_rule="all_done")
-    def load(**context) -> dict:
+    def load(planned: list[dict], **context) -> dict:
         from callmine.pipeline import load_day, settings_for_run
 
-        return load_day(settings_for_run(context))
+        return load_day(settings_for_run(context), planned)
 
-    @task
-    def report(summary: dict) -> dict:
-        """Fails the run when a batch failed, after load saved everything that did finish."""
+    @task(trigger_rule="all_done")
+    def report(summary: dict | None, **context) -> dict:
+        """Fails the run (alerting fires) for any retryable failure or too many failed calls."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from callmine.pipeline import judge_run
+
+        verdict = judge_run(summary, float(context["params"]["max_failed_ratio"]))
+        if verdict:
+            raise AirflowFailException(verdict)
         return summary
 
     # Per batch: submit -> wait (deferrable sensor) -> stage -> analyze; then one load for the day.
@@ -120,9 +140,9 @@ def call_archive_mining() -> None:
         retries=2,
         retry_delay=timedelta(seconds=20),
     ).expand(batch=staged.output)
-    loaded = load()
+    loaded = load(batches)
     analyzed >> loaded
-    [submitted, waited, staged, analyzed] >> report(loaded)
+    report(loaded)
 
 
 call_archive_mining()

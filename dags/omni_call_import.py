@@ -64,6 +64,7 @@ def omni_call_import() -> None:
         from callmine.sources.omni_import import omni_settings
 
         day = call_date_for_run(context.get("logical_date"), context.get("data_interval_start"))
+        # No planned list: an Omni call whose transcript is not pushed yet gets no row (never an empty call).
         return load_day(omni_settings(context["params"], day, context["run_id"]))
 
     @task

@@ -130,7 +130,7 @@ FROM (
 
 -- calls: one row per recording, latest state; key (call_id)
 CREATE OR REPLACE VIEW calls AS
-SELECT call_id, source_uri, call_date, duration_s, channels, provider, provider_job_id, diarization, status, error, speakers, audio_seconds_billed, ingested_at, run_id, format, size_bytes, srt_uri, vtt_uri
+SELECT call_id, source_uri, call_date, duration_s, channels, provider, provider_job_id, diarization, status, error, retryable, speakers, audio_seconds_billed, ingested_at, run_id, format, size_bytes, srt_uri, vtt_uri
 FROM (
     SELECT
         CAST(NULL AS VARCHAR) AS call_id,
@@ -143,6 +143,7 @@ FROM (
         CAST(NULL AS VARCHAR) AS diarization,
         CAST(NULL AS VARCHAR) AS status,
         CAST(NULL AS VARCHAR) AS error,
+        CAST(NULL AS BOOLEAN) AS retryable,
         CAST(NULL AS INTEGER) AS speakers,
         CAST(NULL AS DOUBLE) AS audio_seconds_billed,
         CAST(NULL AS TIMESTAMP WITH TIME ZONE) AS ingested_at,

@@ -20,7 +20,7 @@ from callmine.warehouse.schema import TABLES, file_schema
 class BatchRows:
     """Accumulates per-call tables; ``tables()`` returns one Arrow table per warehouse table."""
 
-    def __init__(self, settings: RunSettings, trackers: TrackerSet, ingested_at: datetime | None = None) -> None:
+    def __init__(self, settings: RunSettings, trackers: TrackerSet | None, ingested_at: datetime | None = None) -> None:
         self.settings = settings
         self.trackers = trackers
         self.ingested_at = ingested_at or datetime.now(timezone.utc)
@@ -32,6 +32,7 @@ class BatchRows:
         row = {
             "call_id": rec.call_id,
             "source_uri": rec.source_uri,
+            "call_date": _date(rec.call_date),  # lookback: an earlier day's recording loads into its own day
             "duration_s": rec.duration_s,
             "channels": rec.channels,
             "provider": self.settings.provider,
@@ -41,14 +42,15 @@ class BatchRows:
             "size_bytes": rec.size_bytes,
             **values,
         }
-        return pa.Table.from_pylist([row], schema=_CALLS_FILE_SCHEMA)
+        return pa.Table.from_pylist([row], schema=_CALLS_SCHEMA)
 
-    def add_failed(self, rec: Recording, error: str, job_id: str | None = None) -> None:
+    def add_failed(self, rec: Recording, error: str, job_id: str | None = None, *, retryable: bool = False) -> None:
+        """A failed call with its reason; ``retryable``: a later run should try it again."""
         self.failed += 1
         self._parts["calls"].append(
             self._call_row(
                 rec, provider_job_id=job_id, diarization=rec.diarization.value if rec.channels else None,
-                status="failed", error=error,
+                status="failed", error=error, retryable=retryable,
             )
         )
 
@@ -99,7 +101,7 @@ class BatchRows:
             [{"call_id": cid, **{f: getattr(m, f) for f in m.__slots__}} for m in metrics],
             schema=TABLES["speaker_metrics"],
         ))
-        hits = self.trackers.find_hits(seg, words) if timed else []
+        hits = self.trackers.find_hits(seg, words) if timed and self.trackers is not None else []
         if hits:
             self._parts["keyword_hits"].append(pa.Table.from_pylist(
                 [{"call_id": cid, "tracker": h.tracker, "term": h.term, "speaker": h.speaker,
@@ -108,7 +110,7 @@ class BatchRows:
             ))
         self._parts["calls"].append(self._call_row(
             rec, provider_job_id=job_id, diarization=transcript.diarization.value, status="completed",
-            error=None, speakers=len(metrics), audio_seconds_billed=billed_s,
+            error=None, retryable=None, speakers=len(metrics), audio_seconds_billed=billed_s,
             srt_uri=subtitle_uris.get("srt"), vtt_uri=subtitle_uris.get("vtt"),
         ))
         if provider_insights is not None:  # the service analyzed the call itself (CallMissed)
@@ -128,7 +130,13 @@ class BatchRows:
         return out
 
 
-_CALLS_FILE_SCHEMA = file_schema("calls")
+_CALLS_SCHEMA = TABLES["calls"]  # with call_date: rows may belong to earlier days (lookback)
+
+
+def _date(text: str | None):
+    from datetime import date
+
+    return date.fromisoformat(text) if text else None
 
 
 def _roles_in_order(segments) -> dict[str, str | None]:

@@ -3,11 +3,43 @@
 A recording's call date comes from a ``YYYY/MM/DD/`` path, else a ``YYYY-MM-DD`` in its
 file name, else its modification time (UTC). Only audio files count; anything else is
 skipped with a log line.
+
+Hostile sources never crash a run, and no file disappears without a log line naming it
+(names are logged escaped: undecodable bytes as ``\\xNN``, newlines as ``\\n``):
+
+- Unusable media (0 bytes, text under an audio extension, truncated WAV, no audio
+  stream...) is kept with its ``probe_error`` (see ``callmine.probe``): a failed call
+  with that reason, never submitted. A read error of one file is that file's
+  ``probe_error`` too, never the run's.
+- ``max_duration_s`` (the provider's limit): a longer recording is kept as failed,
+  ``longer than the provider's limit of N s``, and never submitted.
+- 3+ channels: transcribed with channel diarization, one party per channel
+  (``ch0`` agent, the others customers); see ``callmine.probe`` for why.
+- Names with spaces, quotes, newlines, ``#``, ``?``, ``%`` or dots (``..a.wav``, a
+  ``...`` folder) are recordings like any other: the call id is a hash of the URI and
+  the URI opens with ``fsspec.open``. A local source root spelled with ``.``, ``..`` or
+  ``//`` is normalized first, so call ids do not depend on how the source was written.
+- A name that cannot be a source URI is **skipped** with a warning and listed in
+  ``Discovery.unrepresentable``: one that is not valid UTF-8 (os.fsencode bytes; the
+  warehouse stores URIs as UTF-8 text) or one fsspec would read as another path
+  (``::`` chains filesystems). Renaming the file lets the next run take it.
+- Symlinks (local sources): a link to a file inside the source root is a recording
+  under the link's path. A link pointing outside the root is ignored with a warning
+  (``Discovery.outside_root``): the source root is the boundary of what a run reads.
+  Broken links, links to folders (their recordings are found under their real path)
+  and special files (FIFOs, sockets, devices: opening a FIFO would hang the run) are
+  ignored with a log line.
+- A recording whose size or modification time changes between listing and probe (or
+  that vanishes) is **skipped for this run** with a warning (``Discovery.unsettled``):
+  it is still being written, and the next run takes the settled file. Probing the moving
+  file would transcribe part of a call, and a completed call is never looked at again.
+- A folder that cannot be listed is logged (``Discovery.unlisted``), not silently empty.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -15,6 +47,7 @@ from datetime import date, datetime, timezone
 from typing import Any
 
 import fsspec
+from fsspec.implementations.local import LocalFileSystem
 
 from callmine.probe import probe_audio
 from callmine.recordings import AUDIO_EXTENSIONS, Recording, make_call_id
@@ -73,13 +106,88 @@ def audio_format(path: str) -> str | None:
 @dataclass(slots=True)
 class Discovery:
     recordings: list[Recording] = field(default_factory=list)
-    ignored: list[str] = field(default_factory=list)  # not audio
+    ignored: list[str] = field(default_factory=list)  # not audio (or not a regular file)
     already_loaded: list[str] = field(default_factory=list)  # call_ids skipped
     other_dates: int = 0
+    # Skipped with a warning; names as the log shows them (escaped, see ``printable``).
+    unrepresentable: list[str] = field(default_factory=list)  # name cannot be a source URI
+    outside_root: list[str] = field(default_factory=list)  # symlinks leading out of the source
+    unsettled: list[str] = field(default_factory=list)  # changed or vanished while probed: next run
+    unlisted: list[str] = field(default_factory=list)  # folders that could not be listed
 
 
 def source_filesystem(source_uri: str) -> tuple[fsspec.AbstractFileSystem, str]:
-    return fsspec.core.url_to_fs(source_uri)
+    fs, root = fsspec.core.url_to_fs(source_uri)
+    if isinstance(fs, LocalFileSystem):
+        # "/a/x/../b", "/a/./b" and "/a//b" are one folder: one spelling, so one set of call ids.
+        root = os.path.normpath(root)
+    return fs, root
+
+
+def printable(text: str) -> str:
+    """A path as a log line can show it: undecodable bytes as ``\\xNN``, control characters escaped."""
+    try:
+        raw = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a lone surrogate that is not an escaped byte
+        raw = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in raw)
+
+
+def _round_trips(fs: fsspec.AbstractFileSystem, path: str, uri: str) -> bool:
+    """Whether ``fsspec.open(uri)`` reaches ``path`` on this filesystem (the submit step opens the URI)."""
+    try:
+        other, other_path = fsspec.core.url_to_fs(uri)
+    except Exception:  # noqa: BLE001 - any failure to parse means "cannot be opened"
+        return False
+    return type(other) is type(fs) and other_path == path
+
+
+def _unrepresentable(fs: fsspec.AbstractFileSystem, path: str, uri: str, check_round_trip: bool) -> str | None:
+    """Why this file cannot be a recording's ``source_uri``, or None."""
+    try:
+        uri.encode("utf-8")
+    except UnicodeEncodeError:
+        return "its name is not valid UTF-8, so it cannot be stored as a source URI"
+    if check_round_trip and not _round_trips(fs, path, uri):
+        return "fsspec would read its URI as another path ('::' chains filesystems)"
+    return None
+
+
+def _local_entry(fs: fsspec.AbstractFileSystem, path: str, info: dict[str, Any],
+                 real_root: str) -> tuple[dict[str, Any], str | None, bool]:
+    """For a local symlink or special file: (info of what it points to, why it is ignored or None, outside root)."""
+    if info.get("islink"):
+        target = os.path.realpath(path)
+        if os.path.commonpath([target, real_root]) != real_root:
+            return info, f"it is a symlink pointing outside the source root {real_root} (to {printable(target)})", True
+        try:
+            # The listing describes the link itself; size, type and mtime must be the target's.
+            info = fs.info(path)
+        except OSError as exc:
+            return info, f"it is a broken symlink ({exc.strerror or exc})", False
+        if info.get("type") == "directory":
+            return info, "it is a symlink to a folder (not followed: its recordings are found under their real path)", False
+    if info.get("type") != "file":
+        return info, "it is not a regular file (a FIFO, socket or device)", False
+    return info, None, False
+
+
+def _change_since_listing(fs: fsspec.AbstractFileSystem, path: str, listed: dict[str, Any]) -> str | None:
+    """How the file changed since it was listed (it is still being written), or None."""
+    try:
+        fs.invalidate_cache(path)  # object stores would answer from the listing's cache
+        now = fs.info(path)
+    except FileNotFoundError:
+        return "it vanished after it was listed (moved or deleted)"
+    except OSError:
+        return None  # the probe already recorded why it cannot be read
+    changes = []
+    if now.get("size") != listed.get("size"):
+        changes.append(f"size {listed.get('size')} -> {now.get('size')} bytes")
+    before, after = modified_time(listed), modified_time(now)
+    if before != after:
+        changes.append(f"modified {before.isoformat() if before else None} -> {after.isoformat() if after else None}")
+    return f"it changed while being read ({', '.join(changes)})" if changes else None
 
 
 def find_recordings(
@@ -88,22 +196,50 @@ def find_recordings(
     *,
     skip_call_ids: Iterable[str] = (),
     probe: bool = True,
+    max_duration_s: float | None = None,
 ) -> Discovery:
-    """Recordings whose call date is ``call_date``, minus ``skip_call_ids`` (already loaded)."""
+    """Recordings whose call date is ``call_date``, minus ``skip_call_ids`` (already loaded).
+
+    ``max_duration_s``: the provider's limit on one recording; longer ones are kept as
+    failed (``probe_error``) and never submitted. Needs ``probe`` (the duration comes from it).
+    """
     fs, root = source_filesystem(source_uri)
     if not fs.exists(root):
         # An empty day is normal; a missing source is a misconfiguration, not "no calls".
         raise FileNotFoundError(f"recordings source {source_uri!r} does not exist (CALLMINE_SOURCE_URI / param source_uri)")
     skip = set(skip_call_ids)
     found = Discovery()
-    listing: dict[str, dict[str, Any]] = fs.find(root, detail=True)  # type: ignore[assignment]
+    local = isinstance(fs, LocalFileSystem)
+    real_root = os.path.realpath(root) if local else ""
+    # A chained or unusual source may not round-trip even for plain names; then only names are checked.
+    check_round_trip = _round_trips(fs, root, fs.unstrip_protocol(root))
+
+    def unlistable(exc: OSError) -> None:
+        folder = printable(str(getattr(exc, "filename", None) or exc))
+        log.warning("cannot list folder %s: %s; recordings in it are missing from this run", folder,
+                    exc.strerror or exc)
+        found.unlisted.append(folder)
+
+    # fsspec's walk silently omits folders it cannot list; the local one lets us log them.
+    walk_options: dict[str, Any] = {"on_error": unlistable} if local else {}
+    listing: dict[str, dict[str, Any]] = fs.find(root, detail=True, **walk_options)  # type: ignore[assignment]
     for path, info in sorted(listing.items()):
         if info.get("type") == "directory":
             continue
+        shown = printable(path)
+        if local and (info.get("islink") or info.get("type") != "file"):
+            info, problem, outside = _local_entry(fs, path, info, real_root)
+            if problem:
+                log.warning("ignoring %s: %s", shown, problem)
+                if outside:
+                    found.outside_root.append(shown)
+                else:
+                    found.ignored.append(path)
+                continue
         rel = path[len(root.rstrip("/")) + 1 :] if path.startswith(root.rstrip("/") + "/") else path
         fmt = audio_format(path)
         if fmt is None:
-            log.info("skipping %s: not an audio file (%s)", path, ", ".join(sorted(AUDIO_EXTENSIONS)))
+            log.info("skipping %s: not an audio file (%s)", shown, ", ".join(sorted(AUDIO_EXTENSIONS)))
             found.ignored.append(path)
             continue
         modified = modified_time(info)
@@ -111,6 +247,10 @@ def find_recordings(
             found.other_dates += 1
             continue
         uri = fs.unstrip_protocol(path)
+        if reason := _unrepresentable(fs, path, uri, check_round_trip):
+            log.warning("skipping %s: %s; rename it and the next run takes it", shown, reason)
+            found.unrepresentable.append(shown)
+            continue
         call_id = make_call_id(uri)
         if call_id in skip:
             found.already_loaded.append(call_id)
@@ -124,12 +264,19 @@ def find_recordings(
             modified_at=modified.isoformat() if modified else None,
         )
         if probe:
-            probe_recording(fs, path, recording)
+            probe_recording(fs, path, recording, max_duration_s=max_duration_s)
+            if change := _change_since_listing(fs, path, info):
+                log.warning("skipping %s (%s) this run: %s; the next run takes the settled file", shown,
+                            call_id, change)
+                found.unsettled.append(shown)
+                continue
         found.recordings.append(recording)
     return found
 
 
-def probe_recording(fs: fsspec.AbstractFileSystem, path: str, recording: Recording) -> None:
+def probe_recording(fs: fsspec.AbstractFileSystem, path: str, recording: Recording, *,
+                    max_duration_s: float | None = None) -> None:
+    """Set the recording's duration and channels, or its ``probe_error`` (never raises for one bad file)."""
     if recording.size_bytes == 0:
         recording.probe_error = "recording is empty (0 bytes)"
     else:
@@ -137,10 +284,18 @@ def probe_recording(fs: fsspec.AbstractFileSystem, path: str, recording: Recordi
             with fs.open(path, "rb") as handle:
                 result = probe_audio(handle)
         except OSError as exc:
-            recording.probe_error = f"cannot read recording: {exc}"
-            return
-        recording.duration_s = result.duration_s
-        recording.channels = result.channels
-        recording.probe_error = result.error
+            recording.probe_error = f"cannot read recording: {exc.strerror or exc}"
+        except Exception as exc:  # noqa: BLE001 - one odd file (or backend) must not end the day's discovery
+            log.exception("probing %s failed unexpectedly", printable(recording.source_uri))
+            recording.probe_error = f"cannot probe recording: {type(exc).__name__}: {exc}"
+        else:
+            recording.duration_s = result.duration_s
+            recording.channels = result.channels
+            recording.probe_error = result.error
+    if (not recording.probe_error and max_duration_s is not None and recording.duration_s is not None
+            and recording.duration_s > max_duration_s):
+        recording.probe_error = (f"longer than the provider's limit of {max_duration_s:g} s "
+                                 f"({recording.duration_s:.1f} s of audio)")
     if recording.probe_error:
-        log.warning("recording %s (%s) is unusable: %s", recording.source_uri, recording.call_id, recording.probe_error)
+        log.warning("recording %s (%s) is unusable: %s", printable(recording.source_uri), recording.call_id,
+                    recording.probe_error)

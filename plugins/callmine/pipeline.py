@@ -7,18 +7,20 @@ from __future__ import annotations
 
 import logging
 import os
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from callmine.discovery import find_recordings
 from callmine.insights.analyzers import analyzer_identity
 from callmine.config import resolve_uri
 from callmine.providers import AVAILABLE as PROVIDERS
-from callmine.recordings import RunSettings, make_batches
+from callmine.recordings import Batch, RunSettings, make_batches
 from callmine.warehouse import Warehouse
 from callmine.warehouse.catalog import build_catalog
+from callmine.warehouse.conform import conform
 
 log = logging.getLogger(__name__)
 PROVIDER_PROMPT_VERSION = "provider"  # call_insights.prompt_version of insights a speech service made
@@ -57,24 +59,38 @@ def settings_for_run(context: dict[str, Any]) -> RunSettings:
     return settings_from_params(context["params"], day, context["run_id"])
 
 
-def plan_day(settings: RunSettings, batch_size: int) -> list[dict[str, Any]]:
+def plan_day(settings: RunSettings, batch_size: int, lookback_days: int = 0) -> list[dict[str, Any]]:
     """Find the day's recordings not yet loaded as completed, probe them, cut batches.
 
-    Also plans insights catch-up: loaded calls whose insights are missing, failed, or made
-    by another analyzer, model or prompt version (they are analyzed, not transcribed).
+    Late and missed work heals itself: the ``lookback_days`` days before also give their
+    recordings that are not loaded yet (they arrived after that day's run) or whose last
+    attempt failed as retryable; they keep their own call date. Also plans insights
+    catch-up: loaded calls whose insights are missing, failed, or made by another
+    analyzer, model or prompt version (they are analyzed, not transcribed).
     """
     call_date = date.fromisoformat(settings.call_date)
     warehouse = Warehouse(resolve_uri(settings.warehouse_uri))
+    source = resolve_uri(settings.source_uri)
     skip = set() if settings.reprocess else warehouse.completed_call_ids(call_date)
-    found = find_recordings(resolve_uri(settings.source_uri), call_date, skip_call_ids=skip)
+    found = find_recordings(source, call_date, skip_call_ids=skip)
+    earlier: list = []
+    for back in range(1, max(0, lookback_days) + 1):
+        day = call_date - timedelta(days=back)
+        settled = {cid for cid, (status, retryable) in warehouse.call_states(day).items()
+                   if not (status == "failed" and retryable)}
+        late = find_recordings(source, day, skip_call_ids=settled).recordings
+        if late:
+            log.info("lookback: %d recording(s) of %s not loaded yet or failed as retryable", len(late), day)
+        earlier += late
     reanalyze = sorted(stale_insights(warehouse, call_date, settings.insights, skip))
-    batches = make_batches(found.recordings, settings, batch_size, reanalyze)
-    unreadable = sum(1 for r in found.recordings if r.probe_error)
+    batches = make_batches(found.recordings + earlier, settings, batch_size, reanalyze)
+    unreadable = sum(1 for r in found.recordings + earlier if r.probe_error)
     log.info(
-        "call date %s: %d recording(s) to transcribe (%d unreadable), %d already loaded, %d of them to analyze "
-        "again (insights missing or stale), %d batch(es); %d non-audio file(s) ignored, %d recording(s) of other dates",
-        settings.call_date, len(found.recordings), unreadable, len(found.already_loaded), len(reanalyze),
-        len(batches), len(found.ignored), found.other_dates,
+        "call date %s: %d recording(s) to transcribe (%d unreadable) + %d from the %d day(s) before, "
+        "%d already loaded, %d of them to analyze again (insights missing or stale), %d batch(es); "
+        "%d non-audio file(s) ignored, %d recording(s) of other dates",
+        settings.call_date, len(found.recordings), unreadable, len(earlier), lookback_days, len(found.already_loaded),
+        len(reanalyze), len(batches), len(found.ignored), found.other_dates,
     )
     return [b.to_dict() for b in batches]
 
@@ -98,35 +114,116 @@ def stale_insights(warehouse: Warehouse, call_date: date, kind: str, completed: 
     return completed - current
 
 
-def load_day(settings: RunSettings) -> dict[str, Any]:
-    """Merge every staged batch of this run into the day's partitions, then refresh the catalog."""
+def load_day(settings: RunSettings, planned: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Merge every staged batch of this run into its days' partitions, then refresh the catalog.
+
+    Every recording in ``planned`` (the discover step's batches) ends in ``calls``: one
+    whose batch never staged it (its submit, wait or stage failed for good) is recorded
+    as failed and retryable, with the reason the failing step left. Recordings picked up
+    from earlier days (lookback) load into their own ``call_date`` partitions.
+    """
     warehouse_uri = resolve_uri(settings.warehouse_uri)
     warehouse = Warehouse(warehouse_uri)
     staged = warehouse.staged_tables(settings.run_key)
-    calls = staged.get("calls")
+    staged["calls"] = _with_unaccounted(warehouse, settings, staged["calls"], planned or [])
+    calls = staged["calls"]
     call_date = date.fromisoformat(settings.call_date)
     # Insights of calls loaded by an earlier run (catch-up) replace only their insights row.
     insights = staged["call_insights"]
     transcribed = pc.is_in(insights.column("call_id"), value_set=calls.column("call_id").combine_chunks())
     staged["call_insights"] = insights.filter(transcribed)
     caught_up = warehouse.replace_insights(call_date, insights.filter(pc.invert(transcribed)))
-    if calls is None or calls.num_rows == 0:
-        log.info("call date %s: nothing transcribed by run %s; %d call(s) got new insights",
-                 settings.call_date, settings.run_id, caught_up)
-        summary: dict[str, Any] = {"call_date": settings.call_date, "calls": 0, "insights_caught_up": caught_up}
-    else:
-        result = warehouse.replace_calls(call_date, staged)
-        statuses = calls.column("status").to_pylist()
-        summary = {
-            "call_date": settings.call_date,
-            "calls": calls.num_rows,
-            "completed": statuses.count("completed"),
-            "failed": statuses.count("failed"),
-            "rows": getattr(result, "rows_written", None),
-            "insights_caught_up": caught_up,
-        }
-        log.info("call date %s loaded: %s", settings.call_date, summary)
+    rows: dict[str, int] = {}
+    for day, day_tables in _by_call_date(staged, call_date).items():
+        result = warehouse.replace_calls(day, day_tables)
+        for name, n in result.rows_written.items():
+            rows[name] = rows.get(name, 0) + n
+    summary = run_summary(settings, calls, rows, caught_up)
+    log.info("call date %s loaded: %s", settings.call_date, {k: v for k, v in summary.items() if k != "failures"})
+    for failure in summary["failures"]:
+        log.warning("failed call %s (%s, %s): %s%s", failure["call_id"], failure["source_uri"], failure["call_date"],
+                    failure["error"], " [retryable]" if failure["retryable"] else "")
     if "://" not in warehouse_uri or warehouse_uri.startswith("file://"):
         build_catalog(warehouse_uri)
     warehouse.clear_stage(settings.run_key)
     return summary
+
+
+def _with_unaccounted(warehouse: Warehouse, settings: RunSettings, calls: pa.Table,
+                      planned: list[dict[str, Any]]) -> pa.Table:
+    """The staged calls plus a failed, retryable row for each planned recording no batch staged."""
+    from callmine.batch_rows import BatchRows
+    from callmine.operators.failures import read_failure
+
+    staged_ids = set(calls.column("call_id").to_pylist())
+    rows = BatchRows(settings, trackers=None)  # failed rows only
+    for batch_dict in planned:
+        batch = Batch.from_dict(batch_dict)
+        missing = [r for r in batch.recordings if r.call_id not in staged_ids]
+        if not missing:
+            continue
+        failure = read_failure(warehouse, settings.run_key, batch.batch_id)
+        why = (f"{failure['step']} of batch {batch.batch_id} failed: {failure['reason']}" if failure
+               else f"batch {batch.batch_id} did not finish (see the logs of its submit, wait and stage tasks)")
+        for rec in missing:
+            if rec.probe_error:  # known before any provider was involved
+                rows.add_failed(rec, rec.probe_error)
+            else:
+                rows.add_failed(rec, f"not transcribed: {why}", retryable=True)
+    extra = rows.tables().get("calls")
+    return calls if extra is None else pa.concat_tables([calls, conform("calls", extra)])
+
+
+def _by_call_date(staged: dict[str, pa.Table], run_day: date) -> dict[date, dict[str, pa.Table]]:
+    """Split the staged tables by the calls' own call_date (lookback brings earlier days' calls)."""
+    calls = staged["calls"]
+    dates = [d or run_day for d in calls.column("call_date").to_pylist()]
+    out: dict[date, dict[str, pa.Table]] = {}
+    for day in sorted(set(dates)):
+        ids = pa.array([cid for cid, d in zip(calls.column("call_id").to_pylist(), dates) if d == day], pa.string())
+        out[day] = {name: table.filter(pc.is_in(table.column("call_id"), value_set=ids))
+                    for name, table in staged.items()}
+    return out
+
+
+def run_summary(settings: RunSettings, calls: pa.Table, rows: dict[str, int], caught_up: int) -> dict[str, Any]:
+    """What the run did, with every failed call and its reason (the report step judges it)."""
+    records = calls.select(["call_id", "source_uri", "call_date", "status", "error", "retryable"]).to_pylist()
+    failures = [
+        {"call_id": r["call_id"], "source_uri": r["source_uri"], "call_date": str(r["call_date"] or settings.call_date),
+         "error": r["error"], "retryable": bool(r["retryable"])}
+        for r in records if r["status"] == "failed"
+    ]
+    return {
+        "call_date": settings.call_date,
+        "calls": len(records),
+        "completed": sum(1 for r in records if r["status"] == "completed"),
+        "failed": len(failures),
+        "retryable_failed": sum(1 for f in failures if f["retryable"]),
+        "from_earlier_days": sum(1 for r in records if r["call_date"] and str(r["call_date"]) != settings.call_date),
+        "insights_caught_up": caught_up,
+        "rows": rows,
+        "failures": failures,
+    }
+
+
+def judge_run(summary: dict[str, Any] | None, max_failed_ratio: float) -> str | None:
+    """Why the run must fail (alerting fires), or None.
+
+    Any retryable failure fails the run (an outage needs someone); non-retryable ones
+    (a damaged file) only when their share passes ``max_failed_ratio``, and a single
+    damaged file never does (on a small day one file is a large share).
+    """
+    if summary is None:
+        return "the load step did not finish: nothing of this run reached the warehouse"
+    failures = summary.get("failures") or []
+    listing = "; ".join(f"{f['source_uri']}: {f['error']}" for f in failures[:20])
+    retryable = [f for f in failures if f["retryable"]]
+    if retryable:
+        return (f"{len(retryable)} call(s) failed for a retryable reason (a later run retries them within the "
+                f"lookback window, or re-run the day): {listing}")
+    calls = summary.get("calls") or 0
+    if len(failures) > 1 and len(failures) / calls > max_failed_ratio:
+        return (f"{len(failures)} of {calls} call(s) failed ({len(failures) / calls:.0%} > "
+                f"max_failed_ratio {max_failed_ratio:.0%}): {listing}")
+    return None

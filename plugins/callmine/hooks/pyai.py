@@ -6,6 +6,12 @@ With no such connection the hook talks to callmine's embedded engine
 (``CALLMINE_ENGINE_URL``, default ``http://127.0.0.1:8700``, no key).
 The key is sent as a bearer token to the API host only: signed ``result_url`` and
 subtitle URLs point elsewhere and are fetched without it.
+
+Answers are not trusted blindly: a 2xx whose body is not a JSON object (a proxy's
+HTML page, a cut-off body) is an ``UnusableAnswerError`` naming what was asked, and a
+signed URL is only followed over https (or http when the API itself is plain http, as
+the local engine is): ``file://``, ``ftp://`` or an https API handing out an http URL
+is refused with ``RefusedURLError`` before any request, so nothing local is ever opened.
 """
 
 from __future__ import annotations
@@ -27,6 +33,14 @@ from airflow.sdk.exceptions import AirflowNotFoundException
 
 from callmine.dialects.pyai_hear import IDEMPOTENCY_KEY, JOBS_PATH  # noqa: E402 - shared with the engine
 DEFAULT_ENGINE_URL = "http://127.0.0.1:8700"  # `python -m include.engine` defaults
+
+
+class UnusableAnswerError(ProviderError):
+    """A 2xx answer whose body is not the JSON document the API promises (never retried: it is not an outage)."""
+
+
+class RefusedURLError(ProviderError):
+    """A URL from the service that must not be followed (unexpected scheme, no host)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +78,53 @@ def _decode(response: httpx.Response) -> Any:
         return response.json()
     except ValueError:
         return response.text[:500]
+
+
+def _snippet(response: httpx.Response) -> str:
+    """The start of a body, safe for one log line (an HTML page, a truncated JSON)."""
+    text = response.content[:80].decode("utf-8", "replace")
+    return "".join(c if c.isprintable() else " " for c in text)
+
+
+def json_document(response: httpx.Response, what: str) -> dict[str, Any]:
+    """The answer's JSON object, or ``UnusableAnswerError`` saying what came instead."""
+    content_type = response.headers.get("content-type", "no content type")
+    try:
+        document = response.json()
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError
+        raise UnusableAnswerError(
+            f"{what}: the service answered {response.status_code} with a body that is not JSON "
+            f"({content_type}, {len(response.content)} bytes: {_snippet(response)!r})",
+            status=response.status_code,
+        ) from None
+    if not isinstance(document, dict):
+        raise UnusableAnswerError(
+            f"{what}: the service answered {response.status_code} with JSON that is not an object "
+            f"({type(document).__name__})",
+            status=response.status_code,
+        )
+    return document
+
+
+def check_signed_url(url: str, api_base_url: str, *, what: str) -> None:
+    """Refuse a signed URL we must not follow: only https, or http when the API itself is http.
+
+    An https API handing out an http URL would send the result (a call's transcript) in
+    clear text; ``file://`` and other schemes would read something that is not the service's.
+    """
+    allowed = {"https", "http"} if api_base_url.lower().startswith("http://") else {"https"}
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError, ValueError):
+        raise RefusedURLError(f"{what}: refusing the URL the service gave: it is not a valid URL") from None
+    scheme = parsed.scheme.lower()
+    if scheme not in allowed or not parsed.host:
+        # Scheme and host only: the query holds the URL's signature.
+        shown = f"{scheme or '(no scheme)'}://{parsed.host}{parsed.path}" if scheme else repr(url[:40])
+        raise RefusedURLError(
+            f"{what}: refusing to follow {shown}: signed URLs must be {' or '.join(sorted(allowed, reverse=True))} "
+            f"with a host"
+        )
 
 
 def _raise_for_status(response: httpx.Response, what: str) -> None:
@@ -221,7 +282,7 @@ class PyAIHook(BaseHook):  # type: ignore[misc,valid-type]
         response = self._send(
             "POST", ep.base_url + JOBS_PATH, what="submit job", idempotent=True, headers=headers, **kwargs
         )
-        return response.json()
+        return json_document(response, "submit job")
 
     def get_job(self, job_id: str) -> dict[str, Any]:
         ep = self.get_endpoint()
@@ -229,7 +290,7 @@ class PyAIHook(BaseHook):  # type: ignore[misc,valid-type]
             "GET", f"{ep.base_url}{JOBS_PATH}/{job_id}", what=f"get job {job_id}", idempotent=True,
             headers=ep.auth_headers(),
         )
-        return response.json()
+        return json_document(response, f"get job {job_id}")
 
     def list_jobs(self, *, limit: int = 100, cursor: str | None = None) -> dict[str, Any]:
         ep = self.get_endpoint()
@@ -240,7 +301,7 @@ class PyAIHook(BaseHook):  # type: ignore[misc,valid-type]
             "GET", ep.base_url + JOBS_PATH, what="list jobs", idempotent=True, headers=ep.auth_headers(),
             params=params,
         )
-        return response.json()
+        return json_document(response, "list jobs")
 
     def iter_jobs(self, *, page_size: int = 100) -> Iterator[dict[str, Any]]:
         """Every job, newest first, following ``next_cursor`` until ``has_more`` is false."""
@@ -270,10 +331,11 @@ class PyAIHook(BaseHook):  # type: ignore[misc,valid-type]
         ep = await self.aget_endpoint()
         response = await client.get(f"{ep.base_url}{JOBS_PATH}/{job_id}", headers=ep.auth_headers())
         _raise_for_status(response, f"get job {job_id}")
-        return response.json()
+        return json_document(response, f"get job {job_id}")
 
     async def afetch_signed(self, client: httpx.AsyncClient, url: str, *, what: str) -> bytes:
         """GET a signed URL (offloaded result, subtitles). No API key: it may live on another
-        host, and a signed store rejects requests that carry one."""
+        host, and a signed store rejects requests that carry one. Only http(s): see ``check_signed_url``."""
+        check_signed_url(url, (await self.aget_endpoint()).base_url, what=what)
         response = await self._asend(client, "GET", url, what=what)
         return response.content

@@ -14,9 +14,12 @@ from datetime import date
 from typing import Any
 
 import fsspec
+import httpx
 from airflow.sdk import BaseOperator
 
 from callmine.config import resolve_uri
+from callmine.errors import ProviderError
+from callmine.operators.failures import records_failure
 from callmine.operators.submit import request_for
 from callmine.providers import get_provider
 from callmine.providers.base import FetchedTranscript, JobsProvider, RequestProvider
@@ -34,6 +37,7 @@ class StageBatchOperator(BaseOperator):
         self.wait_result = wait_result
         self.fetch_concurrency = fetch_concurrency
 
+    @records_failure("stage", lambda op: op.wait_result["submission"]["batch"])
     def execute(self, context: Any) -> dict[str, Any]:
         from callmine.batch_rows import BatchRows
         from callmine.trackers import load_trackers
@@ -63,15 +67,20 @@ class StageBatchOperator(BaseOperator):
                 reason = status.get("error") or f"job {status['status']}"
                 self.log.warning("batch %s: job %s for %s failed: %s", batch.batch_id, job_id, rec.source_uri, reason)
                 rows.add_failed(rec, f"transcription {status['status']}: {reason}", job_id)
-            else:
+            else:  # not finished (should not happen after a successful wait): a later run retries it
                 pending += 1
+                rows.add_failed(rec, f"transcription unfinished: job {job_id} still {status.get('status', 'pending')}",
+                                job_id, retryable=True)
         fetched = asyncio.run(self._fetch_all(provider, batch, to_fetch))
         call_date = date.fromisoformat(settings.call_date)
         for (rec, job_id), outcome in zip(to_fetch, fetched):
             if isinstance(outcome, BaseException):
+                # Transport trouble or a 5xx may pass; a malformed result will not.
+                retryable = isinstance(outcome, (httpx.HTTPError, OSError)) or (
+                    isinstance(outcome, ProviderError) and outcome.retryable)
                 self.log.warning("batch %s: result of job %s (%s) unusable: %s", batch.batch_id, job_id,
                                  rec.source_uri, outcome)
-                rows.add_failed(rec, f"result unusable: {outcome}", job_id)
+                rows.add_failed(rec, f"result unusable: {outcome}", job_id, retryable=retryable)
                 continue
             subtitle_uris = {fmt: warehouse.write_subtitle(call_date, rec.call_id, fmt, content)
                              for fmt, content in outcome.subtitles.items()}

@@ -27,6 +27,7 @@ import fsspec
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
+from callmine.operators.failures import records_failure
 from callmine.providers import get_provider
 from callmine.providers.base import (
     AudioSource, Fatal, JobRequest, JobsProvider, Rejected, RequestProvider, RetryLater, Submitted,
@@ -62,6 +63,7 @@ class SubmitBatchOperator(BaseOperator):
         self.wait_for_completion = wait_for_completion
         self.wait_timeout_s = wait_timeout_s
 
+    @records_failure("submit", lambda op: op.batch)
     def execute(self, context: Any) -> dict[str, Any]:
         batch = Batch.from_dict(self.batch)
         provider = get_provider(batch.settings.provider, batch.settings.conn_id)

@@ -5,18 +5,28 @@ The document: ``text``, ``speakers``, ``audio_seconds``, ``segments[]`` of
 speaker?, channel?, confidence?}`` (seconds), ``formats`` {srt|vtt: signed URL}.
 Optional fields may be missing; the word token may be under ``word`` or ``text``.
 
+Times are checked against the recording's probed duration when the caller knows it
+(``duration_s``, passed on to ``build_transcript``: checked and clipped). Without it, the
+document's own ``audio_seconds`` bounds them: a word starting more than 1 s after the end
+of the audio the service itself measured is a ``TranscriptError`` (checked, not clipped:
+the service may round its measure). Overlapping segments are legal: two channels talk at
+once, and one speaker's segments may overlap too; they are kept in start order.
+
 Documents are decoded straight into typed msgspec structs: a day is millions of words,
 and this is about three times faster than ``json.loads`` into dicts (BENCHMARKS.md).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import msgspec
 
 
-from callmine.transcript import Diarization, Segments, Transcript, build_transcript, channel_speaker, model_speaker
+from callmine.transcript import (
+    Diarization, Segments, Transcript, TranscriptError, build_transcript, channel_speaker, model_speaker,
+)
 
 Label = int | str | None
 
@@ -88,10 +98,30 @@ def _speaker_keys(channels: list[int | None], labels: list[Label]) -> list[str |
     return [keys[pair] for pair in zip(channels, labels)]
 
 
-def normalize_pyai_result(result: bytes | dict[str, Any] | PyAIResult, diarization: Diarization) -> Transcript:
+# Same tolerance as ``build_transcript``'s check against the probed duration.
+_END_TOLERANCE_S = 1.0
+
+
+def _check_within_audio(kind: str, items: list[PyAIWord] | list[PyAISegment], audio_seconds: float | None) -> None:
+    """Nothing may start after the end of the audio the service measured (plus tolerance)."""
+    if audio_seconds is None or not math.isfinite(audio_seconds) or audio_seconds <= 0:
+        return
+    limit = audio_seconds + _END_TOLERANCE_S
+    for i, item in enumerate(items):
+        if item.start > limit:
+            raise TranscriptError(f"{kind} {i} starts at {item.start:.1f}s, after the end of the audio "
+                                  f"({audio_seconds:.1f}s as the service measured it)")
+
+
+def normalize_pyai_result(result: bytes | dict[str, Any] | PyAIResult, diarization: Diarization,
+                          duration_s: float | None = None) -> Transcript:
+    """``duration_s``: the recording's probed duration, when known (see the module docstring)."""
     doc = decode_result(result)
     raw_segments = doc.segments or []
     raw_words = doc.words or []
+    if duration_s is None:
+        _check_within_audio("segment", raw_segments, doc.audio_seconds)
+        _check_within_audio("word", raw_words, doc.audio_seconds)
     seg_channels = [s.channel for s in raw_segments]
     seg_labels = [s.speaker for s in raw_segments]
     seg_keys = _speaker_keys(seg_channels, seg_labels)
@@ -118,5 +148,6 @@ def normalize_pyai_result(result: bytes | dict[str, Any] | PyAIResult, diarizati
         speaker_labels=originals,
         text=doc.text,
         audio_seconds=doc.audio_seconds,
+        duration_s=duration_s,
         subtitle_urls={fmt: url for fmt, url in formats.items() if fmt in ("srt", "vtt") and url},
     )

@@ -20,6 +20,7 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from callmine.config import resolve_uri
+from callmine.operators.failures import records_failure
 from callmine.recordings import Batch
 
 RAW_DIR = "_raw"
@@ -93,6 +94,7 @@ class TranscriptionJobsSensor(BaseSensorOperator):
         self.max_poll_interval_s = max_poll_interval_s
         self.request_concurrency = request_concurrency
 
+    @records_failure("wait", lambda op: op.submission["batch"])
     def execute(self, context: Any) -> Any:
         if not self.submission.get("jobs"):
             self.log.info("batch %s: nothing to wait for", self.submission["batch"]["batch_id"])
@@ -106,6 +108,7 @@ class TranscriptionJobsSensor(BaseSensorOperator):
             timeout=timedelta(seconds=float(self.timeout) + 600),
         )
 
+    @records_failure("wait", lambda op: op.submission["batch"])
     def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
         result = result_of_wait(self.submission, event)
         self.log.info("batch %s: %s", self.submission["batch"]["batch_id"], event.get("message"))

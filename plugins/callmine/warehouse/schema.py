@@ -135,6 +135,8 @@ CALLS = pa.schema([
     _opt("diarization", STR),
     _req("status", STR),
     _opt("error", STR),
+    # A failed call a later run should try again (outage, timeout, 5xx, auth); null when completed.
+    _opt("retryable", pa.bool_()),
     _opt("speakers", I32),
     _opt("audio_seconds_billed", F64),
     _opt("ingested_at", TIMESTAMP),

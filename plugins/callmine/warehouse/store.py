@@ -73,6 +73,12 @@ class Warehouse:
             stored = stored.append_column(PARTITION_COLUMN, pa.array([call_date] * stored.num_rows, pa.date32()))
         return conform(table, stored, wanted)
 
+    def call_states(self, call_date: dt.date) -> dict[str, tuple[str, bool]]:
+        """call_id -> (status, retryable) of the partition's calls."""
+        calls = self.read_partition("calls", call_date, columns=["call_id", "status", "retryable"])
+        return {cid: (status, bool(retryable)) for cid, status, retryable in zip(
+            *(calls.column(c).to_pylist() for c in ("call_id", "status", "retryable")))}
+
     def completed_call_ids(self, call_date: dt.date) -> set[str]:
         calls = self.read_partition("calls", call_date, columns=["call_id", "status"])
         done = calls.filter(pc.equal(calls.column("status"), STATUS_COMPLETED))
