@@ -26,3 +26,10 @@ def write_wav(path: Path, seconds: float = 3.0, channels: int = 1, rate: int = 8
         out.setframerate(rate)
         out.writeframes(data.tobytes())
     return path
+
+
+def write_truncated_wav(path: Path, seconds: float = 10.0, keep: float = 0.25, **kwargs: int) -> Path:
+    """A WAV cut after ``keep`` of its bytes: the header still promises ``seconds`` of audio."""
+    full = write_wav(path, seconds=seconds, **kwargs).read_bytes()
+    path.write_bytes(full[: int(len(full) * keep)])
+    return path

@@ -41,7 +41,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any
@@ -159,7 +159,7 @@ def _local_entry(fs: fsspec.AbstractFileSystem, path: str, info: dict[str, Any],
     if info.get("islink"):
         target = os.path.realpath(path)
         if os.path.commonpath([target, real_root]) != real_root:
-            return info, f"it is a symlink pointing outside the source root {real_root} (to {printable(target)})", True
+            return info, f"it is a symlink pointing outside the source root {printable(real_root)} (to {printable(target)})", True
         try:
             # The listing describes the link itself; size, type and mtime must be the target's.
             info = fs.info(path)
@@ -188,6 +188,28 @@ def _change_since_listing(fs: fsspec.AbstractFileSystem, path: str, listed: dict
     if before != after:
         changes.append(f"modified {before.isoformat() if before else None} -> {after.isoformat() if after else None}")
     return f"it changed while being read ({', '.join(changes)})" if changes else None
+
+
+def _list_local(fs: fsspec.AbstractFileSystem, root: str,
+                on_error: Callable[[OSError], None]) -> dict[str, dict[str, Any]]:
+    """Every non-folder entry under ``root``, like ``fs.find(detail=True)``, but a folder that
+    cannot be listed is reported: fsspec's walk silently omits it below the top level."""
+    found: dict[str, dict[str, Any]] = {}
+    folders = [root]
+    while folders:
+        folder = folders.pop()
+        try:
+            entries = fs.ls(folder, detail=True)
+        except OSError as exc:
+            on_error(exc)
+            continue
+        for info in entries:
+            name = info["name"].rstrip("/")
+            if info.get("type") == "directory" and name != folder:
+                folders.append(name)  # symlinked folders are "other": never followed
+            else:
+                found[name] = info
+    return found
 
 
 def find_recordings(
@@ -220,9 +242,9 @@ def find_recordings(
                     exc.strerror or exc)
         found.unlisted.append(folder)
 
-    # fsspec's walk silently omits folders it cannot list; the local one lets us log them.
-    walk_options: dict[str, Any] = {"on_error": unlistable} if local else {}
-    listing: dict[str, dict[str, Any]] = fs.find(root, detail=True, **walk_options)  # type: ignore[assignment]
+    listing: dict[str, dict[str, Any]] = (
+        _list_local(fs, root, unlistable) if local else fs.find(root, detail=True)  # type: ignore[assignment]
+    )
     for path, info in sorted(listing.items()):
         if info.get("type") == "directory":
             continue
@@ -272,6 +294,18 @@ def find_recordings(
                 continue
         found.recordings.append(recording)
     return found
+
+
+# Reasons a later run may not meet again: a file just created (recorders create it empty or
+# header-only, then write), a copy still landing, a share or permission fixed. Text, no
+# audio stream, too long: the same file fails the same way every time.
+_RETRYABLE_PROBE_ERRORS = ("recording is empty", "recording is truncated", "cannot read recording",
+                           "cannot probe recording")
+
+
+def probe_error_retryable(reason: str | None) -> bool:
+    """Whether a failed call with this ``probe_error`` is worth another try by a later run."""
+    return reason is not None and reason.startswith(_RETRYABLE_PROBE_ERRORS)
 
 
 def probe_recording(fs: fsspec.AbstractFileSystem, path: str, recording: Recording, *,

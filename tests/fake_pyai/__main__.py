@@ -50,6 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fail-every-n-get", type=int, default=0, help="every Nth job GET answers 503")
     p.add_argument("--slow-response-every-n", type=int, default=0, help="every Nth request sleeps first")
     p.add_argument("--slow-response-s", type=float, default=d.slow_response_s)
+    p.add_argument("--fault-seed", type=int, default=d.fault_seed, help="seed of the random faults")
+    p.add_argument("--fault-rate-429", type=float, default=0.0, help="share of API requests answered 429")
+    p.add_argument("--fault-rate-5xx", type=float, default=0.0, help="share answered 500/502/503")
+    p.add_argument("--fault-rate-slow", type=float, default=0.0, help="share answered after --fault-slow-s")
+    p.add_argument("--fault-rate-drop", type=float, default=0.0, help="share whose connection is dropped unanswered")
+    p.add_argument("--fault-slow-s", type=float, default=d.fault_slow_s)
+    p.add_argument("--fault-retry-after-s", type=int, default=d.fault_retry_after_s)
     p.add_argument(
         "--offload-over-bytes",
         type=_optional_int,
@@ -80,6 +87,13 @@ def config_from_args(args: argparse.Namespace) -> FakeConfig:
         fail_every_n_get=args.fail_every_n_get,
         slow_response_every_n=args.slow_response_every_n,
         slow_response_s=args.slow_response_s,
+        fault_seed=args.fault_seed,
+        fault_rate_429=args.fault_rate_429,
+        fault_rate_5xx=args.fault_rate_5xx,
+        fault_rate_slow=args.fault_rate_slow,
+        fault_rate_drop=args.fault_rate_drop,
+        fault_slow_s=args.fault_slow_s,
+        fault_retry_after_s=args.fault_retry_after_s,
         offload_over_bytes=args.offload_over_bytes,
         error_shape=args.error_shape,
         word_token_key=args.word_token_key,

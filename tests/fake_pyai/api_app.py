@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 from .auth import Principal, authenticate, require_scopes
 from .config import SCOPE_JOBS, SCOPE_TRANSCRIBE
+from .faults import drop_connection
 from .jobs import Job, dumps, job_document, result_json
 from .problems import ProblemError, from_error, http_error, new_request_id, parse_limit
 from .service import Counters, FakeService
@@ -39,17 +40,31 @@ def create_api_app(service: FakeService) -> Starlette:
         return service.counters  # looked up each time: reset() replaces the object
 
     def api(handler: Handler) -> Handler:
-        """Problem rendering, request ids, and the slow-response fault for every API call."""
+        """Problem rendering, request ids, and the injected faults for every API call."""
+        route = handler.__name__
 
         async def endpoint(request: Request) -> Response:
             counters().requests += 1
             number = counters().requests
             request_id = new_request_id()
+            fault = service.faults.draw(config, route)
+            if fault == "429":
+                retry_after = {"Retry-After": str(config.fault_retry_after_s)}
+                return from_error(ProblemError(429, "rate_limited", "injected fault: slow down", retry_after), request_id)
+            if fault == "5xx":
+                status, code, detail = service.faults.server_error()
+                return from_error(ProblemError(status, code, detail), request_id)
             try:
                 response = await handler(request)
                 response.headers["x-request-id"] = request_id
             except ProblemError as error:
                 response = from_error(error, request_id)
+            if fault == "drop":  # the work is done (a job exists), the answer never arrives
+                await drop_connection(request)
+                return response
+            if fault == "slow":  # the work is done, the answer comes after the client gave up
+                await asyncio.sleep(config.fault_slow_s)
+                return response
             every = config.slow_response_every_n
             if every and number % every == 0:
                 # Sleep *after* the work is done: a client that times out on a submit
@@ -154,6 +169,9 @@ def create_api_app(service: FakeService) -> Starlette:
     async def fake_stats(request: Request) -> Response:
         return JSONResponse(await service.stats())
 
+    async def fake_job_counts(request: Request) -> Response:
+        return JSONResponse(service.job_counts())
+
     async def fake_reset(request: Request) -> Response:
         service.reset()
         return Response(status_code=204)
@@ -165,6 +183,7 @@ def create_api_app(service: FakeService) -> Starlette:
             Route(JOB_PATH, get_job, methods=["GET"]),
             Route(ME_PATH, me, methods=["GET"]),
             Route("/_fake/stats", fake_stats, methods=["GET"]),
+            Route("/_fake/job-counts", fake_job_counts, methods=["GET"]),
             Route("/_fake/reset", fake_reset, methods=["POST"]),
         ],
         exception_handlers={HTTPException: http_error, Exception: http_error},

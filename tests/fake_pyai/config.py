@@ -70,6 +70,21 @@ class FakeConfig:
     slow_response_every_n: int = 0  # every Nth API request sleeps slow_response_s first
     slow_response_s: float = 2.0
 
+    # --- random faults: each API request (not /_fake, not the result host) draws once from
+    # a generator seeded with fault_seed, and gets at most one fault. Rates are per request.
+    fault_seed: int = 0
+    fault_rate_429: float = 0.0  # before the work: 429 rate_limited with Retry-After
+    fault_rate_5xx: float = 0.0  # before the work: 500 / 502 / 503 problem+json
+    fault_rate_slow: float = 0.0  # after the work: answer only after fault_slow_s (past a client's timeout)
+    fault_rate_drop: float = 0.0  # after the work: close the connection without any answer
+    fault_retry_after_s: int = 1  # the Retry-After of an injected 429
+    fault_slow_s: float = 35.0
+
+    @property
+    def fault_rate(self) -> float:
+        """The share of API requests that get a random fault (of any kind)."""
+        return self.fault_rate_429 + self.fault_rate_5xx + self.fault_rate_slow + self.fault_rate_drop
+
     # --- results ---
     # Results whose JSON is larger than this go to result_url on the result host.
     # None = always inline, 0 = always offloaded.

@@ -19,6 +19,7 @@ import uvicorn
 
 from .api_app import create_api_app
 from .config import FakeConfig
+from .faults import droppable_protocol
 from .result_app import create_result_app
 from .service import FakeService
 
@@ -139,6 +140,14 @@ class FakePyAIServer:
     def stats(self) -> dict[str, Any]:
         return self._call(self.service.stats())
 
+    def job_counts(self) -> dict[str, Any]:
+        """Jobs created per Idempotency-Key and per audio, and the injected faults by route."""
+
+        async def _counts() -> dict[str, Any]:
+            return self.service.job_counts()
+
+        return self._call(_counts())
+
     def reset(self, *, restore_config: bool = True) -> None:
         """Forget all jobs, counters and rate-limit buckets; by default also undo configure().
 
@@ -169,6 +178,8 @@ class FakePyAIServer:
         # Mutate in place: the apps and the service hold this very object.
         for name, value in values.items():
             setattr(self.config, name, value)
+        if "fault_seed" in values:
+            self.service.faults.reseed(self.config.fault_seed)
 
     def _call(self, coro: Any) -> Any:
         if self._loop is None:
@@ -195,7 +206,8 @@ class FakePyAIServer:
 
     async def _serve(self, api_sock: socket.socket, result_sock: socket.socket) -> None:
         common: dict[str, Any] = {
-            "http": _http_impl(),
+            # The API listener can drop a connection without answering (FakeConfig.fault_rate_drop).
+            "http": droppable_protocol(_http_impl()),
             "lifespan": "off",
             "access_log": False,
             "log_config": None,  # leave the host process's logging alone

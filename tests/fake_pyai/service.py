@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import secrets
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -13,6 +15,7 @@ from typing import Any
 import httpx
 
 from .config import FakeConfig
+from .faults import FaultInjector
 from .jobs import DUE, Job, Outcome, build_outcome
 from .problems import ProblemError
 from .rate_limit import RateLimiter
@@ -50,6 +53,11 @@ class FakeService:
         self.result_base_url = ""  # set by the server once the result listener is bound
         self.counters = Counters()
         self.rate_limiter = RateLimiter()
+        self.faults = FaultInjector(config.fault_seed)
+        # Jobs created (never replays) per Idempotency-Key and per audio (upload digest or audio_url):
+        # more than one for the same recording means it was submitted twice.
+        self.jobs_by_key: Counter[str] = Counter()
+        self.jobs_by_audio: Counter[str] = Counter()
         self._jobs: dict[str, Job] = {}
         self._by_owner: dict[str, list[Job]] = {}  # creation order, append-only
         self._idempotency: dict[tuple[str, str], tuple[str, str]] = {}  # -> (fingerprint, job_id)
@@ -84,6 +92,9 @@ class FakeService:
         self._by_owner.clear()
         self._idempotency.clear()
         self.rate_limiter.reset()
+        self.faults.reseed(self.config.fault_seed)
+        self.jobs_by_key.clear()
+        self.jobs_by_audio.clear()
         self.counters = Counters()
 
     # --- submit ----------------------------------------------------------------------
@@ -110,6 +121,9 @@ class FakeService:
         if idempotency_key is not None:
             self._idempotency[(owner, idempotency_key)] = (submission.fingerprint, job.job_id)
         self.counters.jobs_created += 1
+        if idempotency_key is not None:
+            self.jobs_by_key[idempotency_key] += 1
+        self.jobs_by_audio[audio_identity(submission)] += 1
         if job.audio_url is not None and job.fetch_error is None:
             self._spawn(self._download(job))
         if job.options.webhook_url:
@@ -235,7 +249,30 @@ class FakeService:
         by_status = dict.fromkeys(("queued", "processing", "completed", "failed", "cancelled"), 0)
         for status in statuses:
             by_status[status] += 1
-        return {**asdict(self.counters), "jobs_total": len(statuses), "by_status": by_status}
+        return {
+            **asdict(self.counters),
+            "jobs_total": len(statuses),
+            "by_status": by_status,
+            "faults_injected": self.faults.stats()["by_kind"],
+            # Jobs beyond the first for one Idempotency-Key / one audio: must stay 0.
+            "duplicate_jobs_by_key": sum(n - 1 for n in self.jobs_by_key.values() if n > 1),
+            "duplicate_jobs_by_audio": sum(n - 1 for n in self.jobs_by_audio.values() if n > 1),
+        }
+
+    def job_counts(self) -> dict[str, Any]:
+        """Jobs created per Idempotency-Key and per audio, and the injected faults by route."""
+        return {
+            "by_idempotency_key": dict(self.jobs_by_key),
+            "by_audio": dict(self.jobs_by_audio),
+            "faults": self.faults.stats(),
+        }
+
+
+def audio_identity(submission: Submission) -> str:
+    """What a job transcribes: the uploaded bytes' digest, or the audio_url."""
+    if submission.audio is not None:
+        return "sha256:" + hashlib.sha256(submission.audio).hexdigest()
+    return "url:" + (submission.audio_url or "")
 
 def _encode_cursor(index: int) -> str:
     return base64.urlsafe_b64encode(f"idx:{index}".encode()).decode().rstrip("=")

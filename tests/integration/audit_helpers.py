@@ -20,10 +20,13 @@ import base64
 import gzip
 import json
 import secrets
+import signal
 import sqlite3
+import sys
 import threading
 import zlib
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from configparser import ConfigParser
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -346,3 +349,16 @@ class RequestTap:
             return await receive()
 
         await self.app(scope, replay, send)
+
+
+@contextmanager
+def sigterm_unwinds() -> Iterator[None]:
+    """A SIGTERM (``timeout``, a CI cancel) raises SystemExit, so fixtures stop what they started."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -42,15 +42,30 @@ def dags_test(env: dict[str, str], day: str) -> None:
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
 
+def loaded_calls(tmp_path: Path) -> list[tuple[str, str, str]]:
+    with connect(str(tmp_path / "wh")) as con:
+        rows = con.execute("SELECT call_date::VARCHAR, status, source_uri FROM calls ORDER BY call_date").fetchall()
+    return [(d, s, u.rsplit("/", 1)[-1]) for d, s, u in rows]
+
+
 def test_dags_test_for_a_date_loads_that_dates_calls(tmp_path):
     write_wav(tmp_path / "in/2026/11/20/a.wav", seconds=6, channels=2)
     write_wav(tmp_path / "in/2026/11/19/b.wav", seconds=6, channels=1)  # the day before: not this run's
     with FakePyAIServer(FakeConfig(latency_s=1.0)) as fake:
         conn = {"conn_type": "http", "host": fake.base_url, "password": fake.api_key}
+        env = airflow_env(tmp_path, tmp_path / "in", AIRFLOW_CONN_PYAI_DEFAULT=json.dumps(conn),
+                          CALLMINE_LOOKBACK_DAYS="0")
+        dags_test(env, "2026-11-20")
+    assert loaded_calls(tmp_path) == [("2026-11-20", "completed", "a.wav")]
+
+
+def test_with_the_default_lookback_a_late_recording_of_the_day_before_lands_in_its_own_day(tmp_path):
+    write_wav(tmp_path / "in/2026/11/20/a.wav", seconds=6, channels=2)
+    write_wav(tmp_path / "in/2026/11/19/late.wav", seconds=6, channels=1)  # arrived after the 19th's run
+    with FakePyAIServer(FakeConfig(latency_s=1.0)) as fake:
+        conn = {"conn_type": "http", "host": fake.base_url, "password": fake.api_key}
         dags_test(airflow_env(tmp_path, tmp_path / "in", AIRFLOW_CONN_PYAI_DEFAULT=json.dumps(conn)), "2026-11-20")
-    with connect(str(tmp_path / "wh")) as con:
-        rows = con.execute("SELECT call_date::VARCHAR, status, source_uri FROM calls").fetchall()
-    assert [(d, s, u.rsplit("/", 1)[-1]) for d, s, u in rows] == [("2026-11-20", "completed", "a.wav")]
+    assert loaded_calls(tmp_path) == [("2026-11-19", "completed", "late.wav"), ("2026-11-20", "completed", "a.wav")]
 
 
 def test_without_a_connection_the_pipeline_transcribes_with_the_embedded_engine(tmp_path):

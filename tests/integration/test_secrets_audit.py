@@ -31,7 +31,7 @@ from tests.fake_openai_chat import FakeOpenAIChat
 from tests.fake_pyai import FakeConfig, FakePyAIServer, KeyConfig
 from tests.integration.audit_helpers import (
     ANY_KEY, AuditKeys, DbSampler, Hit, RequestTap, TappedRequest, deployment_fernet, rows,
-    scan_duckdb, scan_parquet, scan_rows, scan_sqlite, scan_tree, table_names,
+    scan_duckdb, scan_parquet, scan_rows, scan_sqlite, scan_tree, sigterm_unwinds, table_names,
 )
 
 pytestmark = pytest.mark.integration
@@ -103,7 +103,7 @@ def audit(tmp_path_factory):
     keys = AuditKeys(KEY_PREFIXES)
     base = tmp_path_factory.mktemp("secrets-audit")
     taps: list[TappedRequest] = []
-    with pytest.MonkeyPatch.context() as mp:
+    with sigterm_unwinds(), pytest.MonkeyPatch.context() as mp:
         tap_fakes(mp, keys, taps)
         # Each fake accepts only its audit key; latencies keep every trigger alive for seconds.
         pyai = FakePyAIServer(FakeConfig(
