@@ -159,14 +159,16 @@ def _local_entry(fs: fsspec.AbstractFileSystem, path: str, info: dict[str, Any],
     if info.get("islink"):
         target = os.path.realpath(path)
         if os.path.commonpath([target, real_root]) != real_root:
-            return info, f"it is a symlink pointing outside the source root {printable(real_root)} (to {printable(target)})", True
+            return (info, f"it is a symlink pointing outside the source root {printable(real_root)} "
+                          f"(to {printable(target)})", True)
         try:
             # The listing describes the link itself; size, type and mtime must be the target's.
             info = fs.info(path)
         except OSError as exc:
             return info, f"it is a broken symlink ({exc.strerror or exc})", False
         if info.get("type") == "directory":
-            return info, "it is a symlink to a folder (not followed: its recordings are found under their real path)", False
+            return (info, "it is a symlink to a folder (not followed: its recordings are found under their "
+                          "real path)", False)
     if info.get("type") != "file":
         return info, "it is not a regular file (a FIFO, socket or device)", False
     return info, None, False

@@ -58,6 +58,7 @@ class FakeService:
         # more than one for the same recording means it was submitted twice.
         self.jobs_by_key: Counter[str] = Counter()
         self.jobs_by_audio: Counter[str] = Counter()
+        self.created: dict[str, tuple[str | None, str]] = {}  # job_id -> (Idempotency-Key, audio identity)
         self._jobs: dict[str, Job] = {}
         self._by_owner: dict[str, list[Job]] = {}  # creation order, append-only
         self._idempotency: dict[tuple[str, str], tuple[str, str]] = {}  # -> (fingerprint, job_id)
@@ -95,6 +96,7 @@ class FakeService:
         self.faults.reseed(self.config.fault_seed)
         self.jobs_by_key.clear()
         self.jobs_by_audio.clear()
+        self.created.clear()
         self.counters = Counters()
 
     # --- submit ----------------------------------------------------------------------
@@ -121,9 +123,11 @@ class FakeService:
         if idempotency_key is not None:
             self._idempotency[(owner, idempotency_key)] = (submission.fingerprint, job.job_id)
         self.counters.jobs_created += 1
+        audio = audio_identity(submission)
+        self.created[job.job_id] = (idempotency_key, audio)
         if idempotency_key is not None:
             self.jobs_by_key[idempotency_key] += 1
-        self.jobs_by_audio[audio_identity(submission)] += 1
+        self.jobs_by_audio[audio] += 1
         if job.audio_url is not None and job.fetch_error is None:
             self._spawn(self._download(job))
         if job.options.webhook_url:
@@ -260,10 +264,11 @@ class FakeService:
         }
 
     def job_counts(self) -> dict[str, Any]:
-        """Jobs created per Idempotency-Key and per audio, and the injected faults by route."""
+        """Jobs created per Idempotency-Key and per audio, each created job's key and audio, and the faults by route."""
         return {
             "by_idempotency_key": dict(self.jobs_by_key),
             "by_audio": dict(self.jobs_by_audio),
+            "jobs": {job_id: {"idempotency_key": key, "audio": audio} for job_id, (key, audio) in self.created.items()},
             "faults": self.faults.stats(),
         }
 

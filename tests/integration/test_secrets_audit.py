@@ -13,6 +13,7 @@ went to its own API host only, and never to PyAI's result / subtitle host.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import sqlite3
 from dataclasses import dataclass
@@ -103,68 +104,69 @@ def audit(tmp_path_factory):
     keys = AuditKeys(KEY_PREFIXES)
     base = tmp_path_factory.mktemp("secrets-audit")
     taps: list[TappedRequest] = []
-    with sigterm_unwinds(), pytest.MonkeyPatch.context() as mp:
-        tap_fakes(mp, keys, taps)
-        # Each fake accepts only its audit key; latencies keep every trigger alive for seconds.
-        pyai = FakePyAIServer(FakeConfig(
-            keys={keys["pyai_default"]: KeyConfig(env="live")}, latency_s=4.0, offload_over_bytes=0,
-            requests_per_second=200, burst=400))
-        aai = FakeAssemblyAI(FakeAssemblyAIConfig(api_keys=frozenset({keys["assemblyai_default"]}), latency_s=4.0))
-        cm = FakeCallMissed(api_keys={keys["callmissed_default"]}, latency_s=3.0)
-        audio = FakeOpenAIAudio(api_keys={keys["openai_audio_default"]}, latency_s=3.0)
-        chat = FakeOpenAIChat(api_keys={keys["llm_default"]}, latency_s=2.0)
-        with pyai, aai, cm, audio, chat:
-            conns = {
-                "PYAI_DEFAULT": {"conn_type": "http", "host": pyai.base_url, "password": keys["pyai_default"]},
-                "ASSEMBLYAI_DEFAULT": {"conn_type": "http", "host": aai.base_url,
-                                       "password": keys["assemblyai_default"]},
-                "CALLMISSED_DEFAULT": {"conn_type": "http", "host": cm.base_url,
-                                       "password": keys["callmissed_default"]},
-                "OPENAI_AUDIO_DEFAULT": {"conn_type": "http", "host": audio.base_url,
-                                         "password": keys["openai_audio_default"], "extra": {"model": "whisper-1"}},
-                "LLM_DEFAULT": {"conn_type": "http", "host": chat.base_url, "password": keys["llm_default"],
-                                "extra": {"model": chat.default_model}},
-            }
-            home = base / "airflow"
-            # The scheduler's own run of the latest interval (default params) stays in scratch folders too.
-            (base / "recordings" / "scheduled").mkdir(parents=True)
-            stack = AirflowStack(home=home, extra_env={
-                **{f"AIRFLOW_CONN_{name}": json.dumps(conn) for name, conn in conns.items()},
-                "CALLMINE_SOURCE_URI": str(base / "recordings" / "scheduled"),
-                "CALLMINE_WAREHOUSE_URI": str(base / "warehouse" / "scheduled"),
-                "CALLMINE_BATCH_SIZE": "2",
-                "CALLMINE_LLM_CONCURRENCY": "2",
-            })
-            stack.start()
+    with sigterm_unwinds(), contextlib.ExitStack() as running:
+        with pytest.MonkeyPatch.context() as mp:  # only while the fakes build their apps
+            tap_fakes(mp, keys, taps)
+            # Each fake accepts only its audit key; latencies keep every trigger alive for seconds.
+            pyai = running.enter_context(FakePyAIServer(FakeConfig(
+                keys={keys["pyai_default"]: KeyConfig(env="live")}, latency_s=4.0, offload_over_bytes=0,
+                requests_per_second=200, burst=400)))
+            aai = running.enter_context(FakeAssemblyAI(FakeAssemblyAIConfig(
+                api_keys=frozenset({keys["assemblyai_default"]}), latency_s=4.0)))
+            cm = running.enter_context(FakeCallMissed(api_keys={keys["callmissed_default"]}, latency_s=3.0))
+            audio = running.enter_context(FakeOpenAIAudio(api_keys={keys["openai_audio_default"]}, latency_s=3.0))
+            chat = running.enter_context(FakeOpenAIChat(api_keys={keys["llm_default"]}, latency_s=2.0))
+        conns = {
+            "PYAI_DEFAULT": {"conn_type": "http", "host": pyai.base_url, "password": keys["pyai_default"]},
+            "ASSEMBLYAI_DEFAULT": {"conn_type": "http", "host": aai.base_url,
+                                   "password": keys["assemblyai_default"]},
+            "CALLMISSED_DEFAULT": {"conn_type": "http", "host": cm.base_url,
+                                   "password": keys["callmissed_default"]},
+            "OPENAI_AUDIO_DEFAULT": {"conn_type": "http", "host": audio.base_url,
+                                     "password": keys["openai_audio_default"], "extra": {"model": "whisper-1"}},
+            "LLM_DEFAULT": {"conn_type": "http", "host": chat.base_url, "password": keys["llm_default"],
+                            "extra": {"model": chat.default_model}},
+        }
+        home = base / "airflow"
+        # The scheduler's own run of the latest interval (default params) stays in scratch folders too.
+        (base / "recordings" / "scheduled").mkdir(parents=True)
+        stack = AirflowStack(home=home, extra_env={
+            **{f"AIRFLOW_CONN_{name}": json.dumps(conn) for name, conn in conns.items()},
+            "CALLMINE_SOURCE_URI": str(base / "recordings" / "scheduled"),
+            "CALLMINE_WAREHOUSE_URI": str(base / "warehouse" / "scheduled"),
+            "CALLMINE_BATCH_SIZE": "2",
+            "CALLMINE_LLM_CONCURRENCY": "2",
+        })
+        stack.start()
+        try:
+            db = home / "airflow.db"
+            sampler = DbSampler(db, {
+                "trigger": "SELECT id, classpath, kwargs FROM trigger",
+                "next_kwargs": "SELECT dag_id, run_id, task_id, map_index, try_number, next_method, next_kwargs "
+                               "FROM task_instance WHERE next_kwargs IS NOT NULL",
+                **({"task_state_store": "SELECT * FROM task_state_store"}
+                   if "task_state_store" in table_names(db) else {}),
+            }).start()
             try:
-                db = home / "airflow.db"
-                sampler = DbSampler(db, {
-                    "trigger": "SELECT id, classpath, kwargs FROM trigger",
-                    "next_kwargs": "SELECT dag_id, run_id, task_id, map_index, try_number, next_method, next_kwargs "
-                                   "FROM task_instance WHERE next_kwargs IS NOT NULL",
-                    **({"task_state_store": "SELECT * FROM task_state_store"}
-                       if "task_state_store" in table_names(db) else {}),
-                }).start()
-                try:
-                    stack.wait_dag(DAG_ID)
-                    stack.unpause(DAG_ID)
-                    warehouses, runs = {}, {}
-                    for n, provider in enumerate(PROVIDER_CONNS, start=1):
-                        source = make_recordings(base / "recordings" / provider, seed=10 * n)
-                        warehouses[provider] = base / "warehouse" / provider
-                        conf = {"provider": provider, "insights": "llm", "batch_size": 2,
-                                "source_uri": str(source), "warehouse_uri": str(warehouses[provider])}
-                        runs[provider] = stack.trigger(DAG_ID, f"{DAY}T00:00:{n:02d}Z", conf)
-                    for provider, run_id in runs.items():
-                        state = stack.wait_run(DAG_ID, run_id, timeout=900)
-                        assert state == "success", f"{provider} run {state}\n{stack.logs_tail()}"
-                finally:
-                    sampler.stop()
-                yield Audit(keys=keys, stack=stack, home=home, db=db, fernet=deployment_fernet(home, stack.env()),
-                            warehouses=warehouses, runs=runs, taps=taps, sampler=sampler,
-                            fakes={"pyai": pyai, "assemblyai": aai, "callmissed": cm, "openai": audio, "llm": chat})
+                stack.wait_dag(DAG_ID)
+                stack.unpause(DAG_ID)
+                warehouses, runs = {}, {}
+                for n, provider in enumerate(PROVIDER_CONNS, start=1):
+                    source = make_recordings(base / "recordings" / provider, seed=10 * n)
+                    warehouses[provider] = base / "warehouse" / provider
+                    conf = {"provider": provider, "insights": "llm", "batch_size": 2,
+                            "source_uri": str(source), "warehouse_uri": str(warehouses[provider])}
+                    runs[provider] = stack.trigger(DAG_ID, f"{DAY}T00:00:{n:02d}Z", conf)
+                for provider, run_id in runs.items():
+                    state = stack.wait_run(DAG_ID, run_id, timeout=900)
+                    assert state == "success", f"{provider} run {state}\n{stack.logs_tail()}"
             finally:
-                stack.stop()
+                sampler.stop()
+            yield Audit(keys=keys, stack=stack, home=home, db=db, fernet=deployment_fernet(home, stack.env()),
+                        warehouses=warehouses, runs=runs, taps=taps, sampler=sampler,
+                        fakes={"pyai": pyai, "assemblyai": aai, "callmissed": cm, "openai": audio, "llm": chat})
+        finally:
+            stack.stop()
 
 
 # -- the scanners work -----------------------------------------------------------------------
@@ -275,6 +277,23 @@ def test_scanner_finds_nothing_in_clean_data_or_in_other_keys(tmp_path):
     assert scan_tree(keys, tmp_path)[1] == []
     # A different key of the same shape only matches on the shared marker, named as such.
     assert keys.found_in(other["pyai_default"]) == {ANY_KEY}
+
+
+def test_scanner_finds_keys_planted_in_a_copy_of_the_deployment_db(audit, tmp_path):
+    """On Airflow's real schema and Fernet key: a leak in an xcom value or trigger kwargs is seen."""
+    copy = tmp_path / "airflow.db"
+    with sqlite3.connect(f"file:{audit.db}?mode=ro", uri=True) as live, sqlite3.connect(copy) as out:
+        live.backup(out)
+    with sqlite3.connect(copy) as con:
+        con.execute("UPDATE xcom SET value = ? WHERE rowid = (SELECT min(rowid) FROM xcom)",
+                    (json.dumps({"headers": {"authorization": audit.keys["assemblyai_default"]}}),))
+        kwargs = json.dumps({"conn_id": "llm_default", "api_key": audit.keys["llm_default"]}).encode()
+        stored = audit.fernet.encrypt(kwargs).decode() if audit.fernet else kwargs.decode()
+        con.execute("INSERT INTO trigger (classpath, kwargs, created_date) VALUES ('x.Leaky', ?, '2026-11-20')",
+                    (stored,))
+    _, hits = scan_sqlite(audit.keys, copy, audit.fernet)
+    assert {(h.where.split(" ")[0], h.conn_id) for h in hits} == {
+        ("xcom.value", "assemblyai_default"), ("trigger.kwargs", "llm_default")}, hits
 
 
 # -- the run used every key, and sent each only where it belongs -------------------------------

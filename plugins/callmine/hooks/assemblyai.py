@@ -13,7 +13,6 @@ is not an HTTP error (200 with ``status: "error"``), so it is the provider's bus
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +22,7 @@ import httpx
 from callmine.errors import (
     ProviderError, ProviderUnavailableError, RateLimitedError, error_from_response,
 )
-from callmine.retry import Backoff
+from callmine.retry import Backoff, retrying
 
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
@@ -174,28 +173,24 @@ class AssemblyAIHook(BaseHook):  # type: ignore[misc,valid-type]
         """
         ep = self.get_endpoint()
         client = self._sync_client()
-        ambiguous = False
-        for attempt in range(self.max_attempts):
-            if ambiguous and already_done is not None:
-                found = already_done()
-                if found is not None:
-                    self.log.info("AssemblyAI %s: the earlier attempt did succeed (%s)", what, found.get("id"))
-                    return found
-            try:
-                response = client.request(method, ep.base_url + path, headers=ep.headers(), **kwargs)
+        ambiguous = False  # sticky: once an attempt may have acted, ask before every resend
+        for attempt in retrying(self.backoff, self.max_attempts, what=f"AssemblyAI {what}", log=self.log):
+            with attempt:
+                if ambiguous and already_done is not None:
+                    found = already_done()
+                    if found is not None:
+                        self.log.info("AssemblyAI %s: the earlier attempt did succeed (%s)", what, found.get("id"))
+                        return found
+                try:
+                    response = client.request(method, ep.base_url + path, headers=ep.headers(), **kwargs)
+                except httpx.TransportError as exc:
+                    ambiguous = ambiguous or not _never_sent(exc)
+                    raise _transport_error(exc, what) from exc
                 if response.is_success:
                     return response
                 error: ProviderError = _error(ep, response, what)
-                ambiguous = ambiguous or not _never_sent(error)  # sticky: an earlier try may have acted
-            except httpx.TransportError as exc:
-                error = _transport_error(exc, what)
-                ambiguous = ambiguous or not _never_sent(exc)
-            if not error.retryable or attempt + 1 >= self.max_attempts:
+                ambiguous = ambiguous or not _never_sent(error)
                 raise error
-            delay = self.backoff.delay(attempt, error.retry_after_s)
-            self.log.warning("AssemblyAI %s: %s; retrying in %.1fs (attempt %d/%d)",
-                             what, error, delay, attempt + 1, self.max_attempts)
-            time.sleep(delay)
         raise AssertionError("unreachable")
 
     def _send_json(self, method: str, path: str, *, what: str, **kwargs: Any) -> dict[str, Any]:

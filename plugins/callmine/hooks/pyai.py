@@ -16,8 +16,6 @@ is refused with ``RefusedURLError`` before any request, so nothing local is ever
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +24,7 @@ import httpx
 
 from callmine.config import env_default
 from callmine.errors import ProviderError, ProviderUnavailableError, error_from_response
-from callmine.retry import Backoff
+from callmine.retry import Backoff, retrying
 
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
@@ -120,7 +118,7 @@ def check_signed_url(url: str, api_base_url: str, *, what: str) -> None:
     scheme = parsed.scheme.lower()
     if scheme not in allowed or not parsed.host:
         # Scheme and host only: the query holds the URL's signature.
-        shown = f"{scheme or '(no scheme)'}://{parsed.host}{parsed.path}" if scheme else repr(url[:40])
+        shown = f"{scheme}://{parsed.host}{parsed.path}" if scheme else f"the relative URL {parsed.path[:60]!r}"
         raise RefusedURLError(
             f"{what}: refusing to follow {shown}: signed URLs must be {' or '.join(sorted(allowed, reverse=True))} "
             f"with a host"
@@ -131,6 +129,16 @@ def _raise_for_status(response: httpx.Response, what: str) -> None:
     if response.is_success:
         return
     raise error_from_response(response.status_code, _decode(response), dict(response.headers), what=what)
+
+
+def _checked(send: Any, what: str) -> httpx.Response:
+    """One attempt: transport failures become ``ProviderUnavailableError``, non-2xx typed errors."""
+    try:
+        response = send()
+    except httpx.TransportError as exc:  # the server may never have seen the request
+        raise ProviderUnavailableError(f"{what} failed: {type(exc).__name__}: {exc}") from exc
+    _raise_for_status(response, what)
+    return response
 
 
 def _form_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -216,45 +224,27 @@ class PyAIHook(BaseHook):  # type: ignore[misc,valid-type]
             self._client.close()
             self._client = None
 
-    # -- retry loops (one policy, two transports) -------------------------------------
-    def _retry_delay(self, exc: Exception, attempt: int, *, what: str, idempotent: bool = True) -> tuple[ProviderError, float | None]:
-        """The error to raise, and how long to wait first if it is worth another attempt."""
-        if isinstance(exc, ProviderError):
-            error = exc
-        else:  # transport failures and timeouts: the server may never have seen the request
-            error = ProviderUnavailableError(f"{what} failed: {type(exc).__name__}: {exc}")
-        if not (error.retryable and idempotent) or attempt + 1 >= self.max_attempts:
-            return error, None
-        return error, self.backoff.delay(attempt, error.retry_after_s)
-
+    # -- requests with the one retry policy (callmine.retry.retrying) ------------------------
     def _send(self, method: str, url: str, *, what: str, idempotent: bool, **kwargs: Any) -> httpx.Response:
         client = self._sync_client()
-        for attempt in range(self.max_attempts):
-            try:
-                response = client.request(method, url, **kwargs)
-                _raise_for_status(response, what)
-                return response
-            except (httpx.TransportError, ProviderError) as exc:
-                error, delay = self._retry_delay(exc, attempt, what=what, idempotent=idempotent)
-            if delay is None:
-                raise error
-            self.log.warning("%s: %s; retrying in %.1fs (attempt %d/%d)", what, error, delay, attempt + 1, self.max_attempts)
-            time.sleep(delay)
+        # A request the server may have acted on is retried only when it is idempotent.
+        attempts = self.max_attempts if idempotent else 1
+        for attempt in retrying(self.backoff, attempts, what=what, log=self.log):
+            with attempt:
+                return _checked(lambda: client.request(method, url, **kwargs), what)
         raise AssertionError("unreachable")
 
     async def _asend(
         self, client: httpx.AsyncClient, method: str, url: str, *, what: str, **kwargs: Any
     ) -> httpx.Response:
-        for attempt in range(self.max_attempts):
-            try:
-                response = await client.request(method, url, **kwargs)
+        async for attempt in retrying(self.backoff, self.max_attempts, what=what, log=self.log, asynchronous=True):
+            with attempt:
+                try:
+                    response = await client.request(method, url, **kwargs)
+                except httpx.TransportError as exc:  # the server may never have seen the request
+                    raise ProviderUnavailableError(f"{what} failed: {type(exc).__name__}: {exc}") from exc
                 _raise_for_status(response, what)
                 return response
-            except (httpx.TransportError, ProviderError) as exc:
-                error, delay = self._retry_delay(exc, attempt, what=what)
-            if delay is None:
-                raise error
-            await asyncio.sleep(delay)
         raise AssertionError("unreachable")
 
     # -- jobs API (sync) ----------------------------------------------------------------

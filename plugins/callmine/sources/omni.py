@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import logging
 import re
-import time as _time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import quote
 
 import httpx
+
 
 from callmine.errors import (
     AuthenticationError,
@@ -34,6 +34,7 @@ from callmine.errors import (
 from callmine.hooks.pyai import PyAIHook
 from callmine.providers.base import FetchedTranscript
 from callmine.recordings import Recording, make_call_id
+from callmine.retry import retrying
 from callmine.roles import AGENT, CUSTOMER
 from callmine.transcript import Diarization, Segments, Transcript, build_transcript
 
@@ -168,22 +169,20 @@ class OmniClient:
         """GET with the hook's retry policy: 429/5xx/transport retried, final errors raised."""
         if self._client is None:
             self._client = httpx.Client(timeout=self.hook.timeout, follow_redirects=False)
-        attempts = max(1, self.hook.max_attempts)
-        for attempt in range(attempts):
-            try:
-                response = self._client.get(url, headers=headers, params=params)
-                if response.is_success:
-                    return response
-                raise error_from_response(response.status_code, _decode(response), dict(response.headers), what=what)
-            except httpx.TransportError as exc:  # the server may never have seen the request
-                error: ProviderError = ProviderUnavailableError(f"{what} failed: {type(exc).__name__}")
-            except ProviderError as exc:
-                error = exc
-            if not error.retryable or attempt + 1 >= attempts:
-                raise self._named(error) if api else error
-            delay = self.hook.backoff.delay(attempt, error.retry_after_s)
-            log.warning("%s: %s; retrying in %.1fs (attempt %d/%d)", what, error, delay, attempt + 1, attempts)
-            _time.sleep(delay)
+        client = self._client
+        try:
+            for attempt in retrying(self.hook.backoff, self.hook.max_attempts, what=what, log=log):
+                with attempt:
+                    try:
+                        response = client.get(url, headers=headers, params=params)
+                    except httpx.TransportError as exc:  # the server may never have seen the request
+                        raise ProviderUnavailableError(f"{what} failed: {type(exc).__name__}") from exc
+                    if response.is_success:
+                        return response
+                    raise error_from_response(response.status_code, _decode(response), dict(response.headers),
+                                              what=what)
+        except ProviderError as error:
+            raise (self._named(error) if api else error) from None
         raise AssertionError("unreachable")
 
     def _named(self, error: ProviderError) -> ProviderError:

@@ -12,6 +12,8 @@ touch disjoint folders, so no locking is needed.
 from __future__ import annotations
 
 import datetime as dt
+import os
+import time
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -130,6 +132,18 @@ class Warehouse:
                 self.storage.remove_stale_temps(self.storage.path(partition_dir(name, call_date)))
                 if merged[name].table.num_rows:
                     temps[name] = self.storage.write_parquet_temp(self._file(name, call_date), merged[name].table)
+            # TEST HOOK (tests/integration/test_crash_recovery.py), inert unless the env var is set:
+            # CALLMINE_TEST_PAUSE_BEFORE_PUBLISH names a file in an existing folder (the test arms it by
+            # creating the folder); every temp file is written and nothing is renamed yet, so this
+            # process writes its pid there and waits until the file is removed (at most 120 s) for
+            # the test to SIGKILL it at the load's most delicate point.
+            if (pause := os.environ.get("CALLMINE_TEST_PAUSE_BEFORE_PUBLISH")) and os.path.isdir(os.path.dirname(pause)):
+                with open(pause, "w") as marker:
+                    marker.write(str(os.getpid()))
+                for _ in range(600):
+                    if not os.path.exists(pause):
+                        break
+                    time.sleep(0.2)
             # Publish children first and calls last, so a completed call never shows
             # up in `calls` before its segments/words/metrics are visible.
             for name in changed:

@@ -145,6 +145,7 @@ def test_jobs_are_counted_per_idempotency_key_and_per_audio(fake: FakePyAIServer
     assert counts["by_idempotency_key"] == {"key-a": 1, "key-b1": 1, "key-b2": 1}
     assert sorted(counts["by_audio"].values()) == [1, 1, 2]
     assert "url:https://x.test/c.wav" in counts["by_audio"]
+    assert sorted(j["idempotency_key"] or "-" for j in counts["jobs"].values()) == ["-", "key-a", "key-b1", "key-b2"]
     stats = fake.stats()
     assert stats["duplicate_jobs_by_key"] == 0 and stats["duplicate_jobs_by_audio"] == 1
     assert httpx.get(fake.base_url + "/_fake/job-counts").json()["by_idempotency_key"] == counts["by_idempotency_key"]
@@ -155,7 +156,8 @@ def test_reset_forgets_job_counts_and_restarts_the_fault_sequence(fake: FakePyAI
     fake.configure(fault_rate_429=0.5)
     [client.get("/v1/me") for _ in range(10)]
     fake.reset()
-    assert fake.job_counts()["by_idempotency_key"] == {} and sum(kinds_of(fake).values()) == 0
+    counts = fake.job_counts()
+    assert counts["by_idempotency_key"] == {} and counts["jobs"] == {} and sum(kinds_of(fake).values()) == 0
     assert fake.config.fault_rate == 0
 
 
