@@ -23,9 +23,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .app import create_app
 
     config = parse_args(argv)
-    config.data_dir.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    problem = config.exposure_problem()
+    if problem:  # before anything is created or bound
+        print(f"callmine engine: {problem}", file=sys.stderr, flush=True)
+        return 2
+    config.data_dir.mkdir(parents=True, exist_ok=True)
     app = create_app(config)
+    gate = app.state.gate
     loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
     http = "httptools" if importlib.util.find_spec("httptools") else "h11"
     server = uvicorn.Server(
@@ -37,7 +42,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     async def startup(sockets=None) -> None:  # type: ignore[no-untyped-def]
         await original_startup(sockets=sockets)
         if server.started:
-            auth = "open (no API key)" if config.open_mode else f"{len(config.api_keys)} API key(s)"
+            if not config.open_mode:
+                auth = f"{gate.keys.count()} API key(s)"
+            elif config.local_open_mode:
+                auth = "open (no API key, loopback only)"
+            else:
+                auth = "OPEN ON A NON-LOOPBACK ADDRESS (--insecure-open): INSECURE"
             print(
                 f"callmine engine ready on http://{config.host}:{config.port} data_dir={config.data_dir} "
                 f"workers={config.workers} model={config.model} auth={auth}",

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .auth import SCOPES, authenticate
+from .auth import SCOPES, Gate
 from .config import EngineConfig
 from .jobs import Engine
 from .openai_audio import openai_audio_routes
@@ -34,7 +34,28 @@ def _dumps(doc: object) -> str:
     return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
 
 
+INSECURE_OPEN_BANNER = (
+    "\n" + "!" * 78 + "\n"
+    "!! INSECURE: the engine is OPEN (no API key) on a non-loopback address ({host}).\n"
+    "!! Anyone who can reach it can submit jobs and read every job and transcript.\n"
+    "!! --insecure-open is for experiments only: set CALLMINE_ENGINE_API_KEYS or --api-key-file.\n"
+    + "!" * 78
+)
+
+
+def check_exposure(config: EngineConfig) -> None:
+    """SystemExit when the configuration must not start; a loud warning for --insecure-open."""
+    problem = config.exposure_problem()
+    if problem:
+        raise SystemExit(problem)
+    if config.open_mode and config.insecure_open and not config.local_open_mode:
+        log.warning(INSECURE_OPEN_BANNER.format(host=config.host or "all interfaces"))
+
+
 def create_app(config: EngineConfig) -> Starlette:
+    check_exposure(config)
+    gate = Gate(config)  # reads the key file now: an unreadable one stops the start
+    authenticate = gate.authenticate
     holder: dict[str, Engine] = {}
 
     def engine() -> Engine:
@@ -46,6 +67,7 @@ def create_app(config: EngineConfig) -> Starlette:
         await eng.start()
         holder["engine"] = eng
         app.state.engine = eng
+        app.state.gate = gate
         try:
             yield
         finally:
@@ -80,7 +102,7 @@ def create_app(config: EngineConfig) -> Starlette:
 
     @api
     async def submit_job(request: Request) -> Response:
-        owner = authenticate(request, config)
+        owner = authenticate(request)
         submission = await parse_submission(request, config)
         job, replayed = engine().submit(owner, submission, request.headers.get("idempotency-key"))
         response = render(job, 202)
@@ -90,7 +112,7 @@ def create_app(config: EngineConfig) -> Starlette:
 
     @api
     async def get_job(request: Request) -> Response:
-        owner = authenticate(request, config)
+        owner = authenticate(request)
         job = engine().store.get(request.path_params["job_id"], owner)
         if job is None:
             raise ProblemError(404, "not_found", f"no job {request.path_params['job_id']!r}")
@@ -98,7 +120,7 @@ def create_app(config: EngineConfig) -> Starlette:
 
     @api
     async def list_jobs(request: Request) -> Response:
-        owner = authenticate(request, config)
+        owner = authenticate(request)
         limit = parse_limit(request.query_params.get("limit"), config.list_default_limit, config.list_max_limit)
         before = _decode_cursor(request.query_params.get("cursor") or None)
         jobs, has_more = engine().store.page(owner, limit, before)
@@ -112,7 +134,8 @@ def create_app(config: EngineConfig) -> Starlette:
 
     @api
     async def me(request: Request) -> Response:
-        owner = authenticate(request, config)
+        owner = authenticate(request)
+        rate = config.rate_limit_in_force()
         body = {
             "key_id": owner,
             "env": "local",
@@ -122,9 +145,12 @@ def create_app(config: EngineConfig) -> Starlette:
                 "workers": config.workers,
                 "list_max_limit": config.list_max_limit,
                 "offload_over_bytes": config.offload_over_bytes,
-                "requests_per_second": None,
+                "max_json_bytes": config.max_json_bytes,
+                "requests_per_second": rate[0] if rate else None,
+                "burst": rate[1] if rate else None,
             },
             "model": config.model,
+            "models": list(config.models_in_force()),
         }
         return Response(_dumps(body), media_type=JSON_TYPE)
 
@@ -152,7 +178,7 @@ def create_app(config: EngineConfig) -> Starlette:
     async def health(request: Request) -> Response:
         return Response(_dumps(engine().health()), media_type=JSON_TYPE)
 
-    return Starlette(
+    app = Starlette(
         routes=[
             *jobs_api_routes(submit_job=submit_job, list_jobs=list_jobs, get_job=get_job, me=me),
             *openai_audio_routes(config),
@@ -162,6 +188,8 @@ def create_app(config: EngineConfig) -> Starlette:
         exception_handlers={HTTPException: http_error, Exception: http_error},
         lifespan=lifespan,
     )
+    app.state.gate = gate
+    return app
 
 
 def _encode_cursor(seq: int) -> str:

@@ -19,11 +19,12 @@ import re
 import shutil
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 import httpx
 
 from .config import EngineConfig
+from .outbound import AddressPolicy, FetchFailed, guarded_client, open_following_redirects
 from .problems import ProblemError
 from .signing import load_or_create_secret, signed_path
 from .store import TERMINAL, JobRow, JobStore, new_job_id
@@ -31,6 +32,7 @@ from .submission import Submission
 from .webhooks import deliver
 from .workers import Worker
 from .results import result_dir
+from .sources import FETCH_FAILED, SourceRefused, resolve_file_url
 
 log = logging.getLogger("callmine.engine")
 MAX_IDEMPOTENCY_KEY = 255
@@ -44,6 +46,28 @@ class FetchError(Exception):
 
 def _mb(size: int) -> str:
     return f"{size / 1048576:.1f} MB"
+
+
+_QUOTED_PATH = re.compile(r"(['\"])/[^'\"]*\1")
+_BARE_PATH = re.compile(r"(?<![\w:/.])/(?:[\w.@+-]+/)+[\w.@+-]*")
+
+
+def scrub(message: str, data_dir: Path, *paths: str | Path) -> str:
+    """A job error text without internal paths or file names (the audio copy, the data dir, anything absolute)."""
+    full: dict[str, str] = {}
+    for base in (str(data_dir), str(data_dir.resolve())):
+        full[base] = "<data>"
+    names: set[str] = set()
+    for p in paths:
+        for variant in (str(p), os.path.realpath(p)):
+            full[variant] = "<audio>"
+            names.add(os.path.basename(variant))
+    for text in sorted((t for t in full if t and t != "/"), key=len, reverse=True):
+        message = message.replace(text, full[text])
+    for name in names - {""}:
+        message = re.sub(rf"(?<![\w.-]){re.escape(name)}(?![\w.-])", "<audio>", message)
+    message = _QUOTED_PATH.sub(lambda m: f"{m.group(1)}<path>{m.group(1)}", message)
+    return _BARE_PATH.sub("<path>", message)
 
 
 class Engine:
@@ -70,7 +94,9 @@ class Engine:
             log.warning("re-queued %d job(s) interrupted by the last shutdown", requeued)
         for stale in self.audio_dir.glob("upload_*.part"):
             stale.unlink(missing_ok=True)  # uploads whose request never created a job
-        self._http = httpx.AsyncClient(follow_redirects=True)
+        # Audio downloads and webhooks: never to loopback/private/link-local/... unless allowed (outbound.py).
+        policy = AddressPolicy(self.config.allow_private_urls, self.config.allowed_networks)
+        self._http = guarded_client(policy)
         for index in range(self.config.workers):
             worker = Worker(self.config.max_tasks_per_child)
             self._workers.append(worker)
@@ -141,9 +167,9 @@ class Engine:
                 await self._process(worker, job)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # never let one job take a slot down
+            except Exception:  # never let one job take a slot down
                 log.exception("job %s: unexpected engine error", job.job_id)
-                self._finish_failed(job, "internal_error", f"engine error: {type(exc).__name__}: {exc}")
+                self._finish_failed(job, "internal_error", "internal engine error (details in the engine's log)")
 
     async def _process(self, worker: Worker, job: JobRow) -> None:
         if job.attempts > self.config.max_attempts:
@@ -160,6 +186,7 @@ class Engine:
             "processor": self.config.processor,
             "audio_path": str(path),
             "out_dir": str(result_dir(self.data_dir, job.job_id)),
+            "model_dir": str(self.config.model_dir_in_force().resolve()),  # every model cache under it
             "options": {
                 "channel": job.options["channel"],
                 "diarize": job.options["diarize"],
@@ -176,11 +203,12 @@ class Engine:
             self._after_terminal(job, "completed")
         else:
             shutil.rmtree(result_dir(self.data_dir, job.job_id), ignore_errors=True)
-            self._finish_failed(job, outcome["code"], outcome["message"])
+            self._finish_failed(job, outcome["code"], outcome["message"], audio_path=path)
 
-    def _finish_failed(self, job: JobRow, code: str, message: str) -> None:
-        self.store.fail(job.job_id, code, message)
+    def _finish_failed(self, job: JobRow, code: str, message: str, audio_path: Path | None = None) -> None:
         log.info("job %s failed: %s", job.job_id, message)
+        paths = [p for p in (audio_path, job.audio_path) if p]
+        self.store.fail(job.job_id, code, scrub(message, self.data_dir, *paths))
         self._after_terminal(job, "failed")
 
     def _after_terminal(self, job: JobRow, status: str) -> None:
@@ -203,42 +231,58 @@ class Engine:
         if job.audio_path:
             path = Path(job.audio_path)
             if not path.exists():
-                raise FetchError("audio_missing", "uploaded audio is missing from the data dir")
+                raise FetchError("audio_missing", "uploaded audio is missing")
             return path
         assert job.audio_url is not None
-        parts = urlsplit(job.audio_url)
-        if parts.scheme.lower() == "file":
-            path = Path(unquote(parts.path))
-            if not path.is_file():
-                raise FetchError("audio_fetch_failed", f"could not fetch audio_url: no such file {str(path)!r}")
-            if path.stat().st_size > limit:
-                raise FetchError("audio_too_large", f"audio too large ({_mb(path.stat().st_size)} > {_mb(limit)})")
+        if urlsplit(job.audio_url).scheme.lower() == "file":
+            # Checked at submit; checked again: the file system may have changed since.
+            try:
+                path = resolve_file_url(job.audio_url, self.config.file_roots_in_force(), self.data_dir)
+            except SourceRefused:
+                raise FetchError("audio_fetch_failed", FETCH_FAILED) from None
+            size = path.stat().st_size
+            if size > limit:
+                raise FetchError("audio_too_large", f"audio too large ({_mb(size)} > {_mb(limit)})")
             return path
         return await self._download(job, limit)
 
     async def _download(self, job: JobRow, limit: int) -> Path:
+        """Stream an http(s) audio_url to the data dir: guarded hops, timeouts, size limit while streaming.
+
+        Every failure but 'too large' gets the one FETCH_FAILED text (the reason goes to the log).
+        """
         assert self._http is not None and job.audio_url is not None
+        cfg = self.config
         target = self.audio_dir / f"{job.job_id}.download"
+        timeout = httpx.Timeout(cfg.fetch_timeout_s, connect=cfg.fetch_connect_timeout_s)
         size = 0
         try:
-            async with self._http.stream("GET", job.audio_url, timeout=self.config.fetch_timeout_s) as response:
-                if not response.is_success:
-                    raise FetchError("audio_fetch_failed", f"could not fetch audio_url: HTTP {response.status_code}")
-                declared = response.headers.get("content-length", "")
-                if declared.isdigit() and int(declared) > limit:
-                    raise FetchError("audio_too_large", f"audio too large ({_mb(int(declared))} > {_mb(limit)})")
-                with target.open("wb") as out:
-                    async for chunk in response.aiter_bytes(1 << 20):
-                        size += len(chunk)
-                        if size > limit:
-                            raise FetchError("audio_too_large", f"audio too large (> {_mb(limit)})")
-                        await asyncio.to_thread(out.write, chunk)
+            async with asyncio.timeout(cfg.fetch_total_timeout_s):
+                response = await open_following_redirects(self._http, job.audio_url, max_redirects=cfg.max_redirects,
+                                                          timeout=timeout)
+                try:
+                    declared = response.headers.get("content-length", "")
+                    if declared.isdigit() and int(declared) > limit:
+                        raise FetchError("audio_too_large", f"audio too large ({_mb(int(declared))} > {_mb(limit)})")
+                    with target.open("wb") as out:
+                        async for chunk in response.aiter_bytes(1 << 20):
+                            size += len(chunk)
+                            if size > limit:
+                                raise FetchError("audio_too_large", f"audio too large: more than the {_mb(limit)} limit")
+                            await asyncio.to_thread(out.write, chunk)
+                finally:
+                    await response.aclose()
         except FetchError:
             target.unlink(missing_ok=True)
             raise
-        except (httpx.HTTPError, OSError) as exc:
+        except FetchFailed as exc:
             target.unlink(missing_ok=True)
-            raise FetchError("audio_fetch_failed", f"could not fetch audio_url: {type(exc).__name__}: {exc}") from None
+            log.info("job %s: audio_url fetch failed: %s", job.job_id, exc.reason)
+            raise FetchError("audio_fetch_failed", FETCH_FAILED) from None
+        except (httpx.HTTPError, OSError, TimeoutError) as exc:
+            target.unlink(missing_ok=True)
+            log.info("job %s: audio_url fetch failed: %s", job.job_id, type(exc).__name__)
+            raise FetchError("audio_fetch_failed", FETCH_FAILED) from None
         self.store.set_audio_path(job.job_id, str(target))
         job.audio_path = str(target)
         return target

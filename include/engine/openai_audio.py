@@ -9,8 +9,10 @@ handler itself only polls SQLite, so the event loop never blocks on CPU work. Th
 stays visible through the jobs API (``GET /v1/transcription/jobs/{id}``) like any other.
 
 Mono in, one voice out: no diarization here (callmine sends a stereo call as one request
-per channel). ``model`` names an engine model (``tiny.en``, ``base``); other names
-(``whisper-1``) mean the engine's configured model. Errors use OpenAI's envelope.
+per channel). ``model`` names an engine model of the allow-list (``tiny.en``, ``base``;
+an engine model not enabled is refused); other names (``whisper-1``) mean the engine's
+configured model. Bodies are limited while they stream, like the jobs API's. Errors use
+OpenAI's envelope.
 """
 
 from __future__ import annotations
@@ -20,19 +22,20 @@ import json
 import logging
 from typing import Any
 
-from starlette.datastructures import FormData, UploadFile
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from .auth import authenticate
+from .bodies import read_multipart
 from .config import EngineConfig
 from .jobs import Engine
 from .problems import ProblemError, invalid
 from .results import result_file, to_srt, to_vtt
 from .speech.models import AVAILABLE_MODELS
 from .store import TERMINAL
-from .submission import MULTIPART_OVERHEAD, Submission, _store_upload, fingerprint, language_field, too_large
+from .submission import MULTIPART_OVERHEAD, Submission, check_model, fingerprint, language_field
 
 TRANSCRIPTIONS_PATH = "/v1/audio/transcriptions"
 RESPONSE_FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
@@ -62,26 +65,21 @@ def openai_error(status: int, message: str, code: str | None, headers: dict[str,
 
 
 async def _transcribe(request: Request, config: EngineConfig, engine: Engine) -> Response:
-    owner = authenticate(request, config)  # the same keys as the jobs API
+    owner = authenticate(request, config)  # the same keys (and rate limit) as the jobs API
     if request.headers.get("content-type", "").split(";")[0].strip().lower() != "multipart/form-data":
         raise invalid("Content-Type must be multipart/form-data with a 'file' part")
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > config.max_upload_bytes + MULTIPART_OVERHEAD:
-        raise too_large(int(length), config.max_upload_bytes)
+    form = await read_multipart(request, file_field="file", upload_dir=config.data_dir / "audio",
+                                max_file_bytes=config.max_upload_bytes, overhead=MULTIPART_OVERHEAD)
     try:
-        form: FormData = await request.form(max_files=1, max_fields=50)
-    except Exception as exc:  # python-multipart raises several unrelated types
-        raise invalid(f"malformed multipart body: {exc}") from None
-    try:
-        fmt, granularities, options = _fields(form, config)
-        upload = form.get("file")
-        if not isinstance(upload, UploadFile):
+        fmt, granularities, options = _fields(form.fields, config)
+        upload = form.file
+        if upload is None:
             raise invalid("Missing required parameter: 'file' (a file part)")
-        path, digest = await _store_upload(upload, config)
-        filename = upload.filename or "audio"
-    finally:
-        await form.close()
-    submission = Submission(options, None, path, filename, fingerprint(options, audio_sha256=digest))
+    except BaseException:
+        form.discard()
+        raise
+    filename = upload.filename or "audio"
+    submission = Submission(options, None, upload.path, filename, fingerprint(options, audio_sha256=upload.sha256))
     job, _ = engine.submit(owner, submission, None)
     job = await _finished(engine, job.job_id)
     if job.status != "completed":
@@ -90,6 +88,15 @@ async def _transcribe(request: Request, config: EngineConfig, engine: Engine) ->
         raise ProblemError(400 if code in _FILE_ERRORS else 500, code, error.get("message", "transcription failed"))
     document = json.loads(result_file(engine.data_dir, job.job_id, "result").read_text(encoding="utf-8"))
     return _render(document, fmt, granularities)
+
+
+def _model(requested: str, config: EngineConfig) -> str:
+    """An engine model of the allow-list; OpenAI names (whisper-1) and unknown names mean the configured one."""
+    if requested in config.models_in_force():
+        return requested
+    if requested in AVAILABLE_MODELS:
+        check_model(requested, config)  # an engine model this engine does not enable: refused
+    return config.model
 
 
 def _fields(form: FormData, config: EngineConfig) -> tuple[str, set[str], dict[str, Any]]:
@@ -102,11 +109,10 @@ def _fields(form: FormData, config: EngineConfig) -> tuple[str, set[str], dict[s
     granularities = {str(g) for g in form.getlist("timestamp_granularities[]") + form.getlist("timestamp_granularities")}
     if granularities - set(GRANULARITIES):
         raise invalid(f"timestamp_granularities[] must be among {list(GRANULARITIES)}")
-    model = str(form.get("model") or "")
     options = {
         "channel": False, "diarize": False, "numerals": False, "output_formats": ["json"], "webhook_url": None,
         "language": language_field(form.get("language") or None), "speakers_expected": None,
-        "model": model if model in AVAILABLE_MODELS else config.model,
+        "model": _model(str(form.get("model") or ""), config),
     }
     return fmt, granularities, options
 

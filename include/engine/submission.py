@@ -1,7 +1,10 @@
 """Parsing a job submission (JSON or multipart) into validated options.
 
-Uploads are streamed to data_dir/audio/ under a temporary name while being hashed; the
-caller renames the file to the job id once the job row exists (or deletes it on replay).
+Bodies are read under limits counted while they stream (bodies.py): JSON up to
+``max_json_bytes``, uploads streamed to data_dir/audio/ under a temporary name while being
+hashed, stopped at ``max_upload_mb``; the caller renames the file to the job id once the
+job row exists (or deletes it on replay). ``file://`` URLs are checked against the file
+roots here (sources.py), models against the allow-list.
 """
 
 from __future__ import annotations
@@ -10,29 +13,28 @@ from callmine.dialects import pyai_hear as dialect  # field names shared with th
 
 import hashlib
 import json
-import os
 import re
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from starlette.datastructures import FormData, UploadFile
+from starlette.datastructures import FormData
 from starlette.requests import Request
 
-from .config import EngineConfig
+from .bodies import audio_too_large, read_limited, read_multipart
+from .config import MAX_JSON_BYTES, EngineConfig
 from .problems import ProblemError, invalid
+from .sources import FILE_URL_REFUSED, MAX_URL_LENGTH, SourceRefused, resolve_file_url
 
 # The field parsers below (json_bool ... speakers_field, fingerprint) are public: the fake
 # PyAI service in tests/ validates submissions with them.
 
 OUTPUT_FORMATS = ("json", "srt", "vtt")
 AUDIO_URL_SCHEMES = ("file", "http", "https")
-MAX_JSON_BODY = 1024 * 1024
+MAX_JSON_BODY = MAX_JSON_BYTES
 MULTIPART_OVERHEAD = 1024 * 1024  # form fields + boundaries allowed beyond the audio limit
 _BCP47 = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 _MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_CHUNK = 1024 * 1024
 
 
 @dataclass(slots=True)
@@ -49,27 +51,23 @@ class Submission:
 
 
 def too_large(size: int, limit: int) -> ProblemError:
-    return ProblemError(413, "payload_too_large", f"audio too large ({size / 1048576:.1f} MB > {limit / 1048576:.1f} MB)")
+    return audio_too_large(limit, size)
 
 
 async def parse_submission(request: Request, config: EngineConfig) -> Submission:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    length = request.headers.get("content-length")
     if content_type == "application/json":
-        if length and length.isdigit() and int(length) > MAX_JSON_BODY:
-            raise ProblemError(413, "payload_too_large", f"JSON body larger than {MAX_JSON_BODY} bytes")
         return await _parse_json(request, config)
     if content_type == "multipart/form-data":
-        if length and length.isdigit() and int(length) > config.max_upload_bytes + MULTIPART_OVERHEAD:
-            raise too_large(int(length), config.max_upload_bytes)
         return await _parse_multipart(request, config)
     raise invalid("Content-Type must be application/json or multipart/form-data")
 
 
-async def read_json_submission(request: Request) -> tuple[dict, str]:
-    """A JSON submit's body and its required ``audio_url``; 400 problems otherwise."""
+async def read_json_submission(request: Request, limit: int = MAX_JSON_BODY) -> tuple[dict, str]:
+    """A JSON submit's body (at most ``limit`` bytes, counted as it streams) and its required ``audio_url``."""
+    raw = await read_limited(request, limit, "JSON body")
     try:
-        body = json.loads(await request.body())
+        body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise invalid(f"body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
@@ -81,7 +79,7 @@ async def read_json_submission(request: Request) -> tuple[dict, str]:
 
 
 async def _parse_json(request: Request, config: EngineConfig) -> Submission:
-    body, audio_url = await read_json_submission(request)
+    body, audio_url = await read_json_submission(request, config.max_json_bytes)
     options = _options(
         config,
         channel=json_bool(body, dialect.CHANNEL),
@@ -93,61 +91,41 @@ async def _parse_json(request: Request, config: EngineConfig) -> Submission:
         speakers=speakers_field(body.get(dialect.SPEAKERS_EXPECTED), from_form=False),
         model=body.get("model"),
     )
-    _check_audio_url(audio_url)
+    check_audio_url(audio_url, config)
     return Submission(options, audio_url, None, None, fingerprint(options, audio_url=audio_url))
 
 
 async def _parse_multipart(request: Request, config: EngineConfig) -> Submission:
+    form = await read_multipart(request, file_field=dialect.AUDIO_PART, upload_dir=config.data_dir / "audio",
+                                max_file_bytes=config.max_upload_bytes, overhead=MULTIPART_OVERHEAD)
     try:
-        form: FormData = await request.form(max_files=2, max_fields=100)
-    except Exception as exc:  # python-multipart raises several unrelated types
-        raise invalid(f"malformed multipart body: {exc}") from None
-    try:
-        upload, audio_url = form.get(dialect.AUDIO_PART), form.get(dialect.AUDIO_URL)
+        fields, upload = form.fields, form.file
+        audio_url = fields.get(dialect.AUDIO_URL)
         options = _options(
             config,
-            channel=form_bool(form, dialect.CHANNEL),
-            diarize=form_bool(form, dialect.DIARIZE),
-            numerals=form_bool(form, dialect.NUMERALS),
-            formats=form_formats(form),
-            webhook_url=form.get(dialect.WEBHOOK_URL) or None,
-            language=form.get(dialect.LANGUAGE) or None,
-            speakers=speakers_field(form.get(dialect.SPEAKERS_EXPECTED) or None, from_form=True),
-            model=form.get("model") or None,
+            channel=form_bool(fields, dialect.CHANNEL),
+            diarize=form_bool(fields, dialect.DIARIZE),
+            numerals=form_bool(fields, dialect.NUMERALS),
+            formats=form_formats(fields),
+            webhook_url=fields.get(dialect.WEBHOOK_URL) or None,
+            language=fields.get(dialect.LANGUAGE) or None,
+            speakers=speakers_field(fields.get(dialect.SPEAKERS_EXPECTED) or None, from_form=True),
+            model=fields.get("model") or None,
         )
-        if isinstance(upload, UploadFile):
+        if upload is not None:
             if audio_url:
                 raise invalid("send either an audio file part or audio_url, not both")
-            path, digest = await _store_upload(upload, config)
-            identity = fingerprint(options, audio_sha256=digest)
-            return Submission(options, None, path, os.path.basename(upload.filename or "") or "audio", identity)
-        if upload is not None:
+            identity = fingerprint(options, audio_sha256=upload.sha256)
+            return Submission(options, None, upload.path, upload.filename or "audio", identity)
+        if dialect.AUDIO_PART in fields:
             raise invalid("audio must be a file part")
         if not isinstance(audio_url, str) or not audio_url:
             raise invalid("multipart submissions need an 'audio' file part")
-        _check_audio_url(audio_url)
+        check_audio_url(audio_url, config)
         return Submission(options, audio_url, None, None, fingerprint(options, audio_url=audio_url))
-    finally:
-        await form.close()
-
-
-async def _store_upload(upload: UploadFile, config: EngineConfig) -> tuple[Path, str]:
-    audio_dir = config.data_dir / "audio"
-    audio_dir.mkdir(parents=True, exist_ok=True)
-    path = audio_dir / f"upload_{secrets.token_hex(8)}.part"
-    digest, size = hashlib.sha256(), 0
-    try:
-        with path.open("wb") as out:
-            while chunk := await upload.read(_CHUNK):
-                size += len(chunk)
-                if size > config.max_upload_bytes:
-                    raise too_large(size, config.max_upload_bytes)
-                digest.update(chunk)
-                out.write(chunk)
     except BaseException:
-        path.unlink(missing_ok=True)
+        form.discard()
         raise
-    return path, digest.hexdigest()
 
 
 def fingerprint(options: dict[str, Any], **source: str) -> str:
@@ -161,6 +139,7 @@ def _options(config: EngineConfig, *, channel: bool, diarize: bool, numerals: bo
     webhook_url, language = webhook_field(webhook_url), language_field(language)
     if model is not None and (not isinstance(model, str) or not _MODEL.match(model)):
         raise invalid("model must be a model name such as 'tiny.en' or 'base'")
+    check_model(model, config)
     return {
         "channel": channel,
         "diarize": diarize,
@@ -190,13 +169,28 @@ def language_field(value: Any) -> str | None:
     return value
 
 
-def _check_audio_url(url: str) -> None:
+def check_model(model: str | None, config: EngineConfig) -> None:
+    """A request may only pick a model of the allow-list (default: the configured model)."""
+    allowed = config.models_in_force()
+    if model is not None and model not in allowed:
+        raise invalid(f"model {model!r} is not enabled on this engine; allowed: {', '.join(allowed)}")
+
+
+def check_audio_url(url: str, config: EngineConfig) -> None:
+    if len(url) > MAX_URL_LENGTH:
+        raise invalid(f"audio_url longer than {MAX_URL_LENGTH} characters")
     match = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://\S+$", url)
     if not match:
         raise invalid("audio_url must be an absolute URL (file://, http:// or https://)")
-    if match.group(1).lower() not in AUDIO_URL_SCHEMES:
+    scheme = match.group(1).lower()
+    if scheme not in AUDIO_URL_SCHEMES:
         raise ProblemError(422, "unprocessable", f"audio_url scheme {match.group(1)!r} is not supported; "
                            "use file://, http:// or https://")
+    if scheme == "file":
+        try:
+            resolve_file_url(url, config.file_roots_in_force(), config.data_dir)
+        except SourceRefused:
+            raise ProblemError(422, "unprocessable", FILE_URL_REFUSED) from None
 
 
 def json_bool(body: dict[str, Any], name: str) -> bool:

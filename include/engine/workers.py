@@ -91,8 +91,15 @@ def probe(path: str) -> float:
         return float(ticks * stream.time_base) if stream.time_base else 0.0
 
 
+MODEL_DIR_ENV = "CALLMINE_ENGINE_MODEL_DIR"  # read by speech/models.py (one name, see default_cache_dir)
+
+
 def execute(task: dict[str, Any]) -> dict[str, Any]:
     """One job: probe, process, write result files. Returns a small summary."""
+    if task.get("model_dir"):
+        # This process belongs to one engine: its model caches go to that engine's model dir
+        # (default <data-dir>/models), never to a folder outside it.
+        os.environ[MODEL_DIR_ENV] = task["model_dir"]
     try:
         seconds = probe(task["audio_path"])
         processor = resolve(task["processor"])

@@ -72,13 +72,15 @@ def plan_day(settings: RunSettings, batch_size: int, lookback_days: int = 0) -> 
     warehouse = Warehouse(resolve_uri(settings.warehouse_uri))
     source = resolve_uri(settings.source_uri)
     skip = set() if settings.reprocess else warehouse.completed_call_ids(call_date)
-    found = find_recordings(source, call_date, skip_call_ids=skip)
+    # The provider's limit on one recording (longer ones fail before any upload).
+    max_duration = float(os.environ["CALLMINE_MAX_DURATION_S"]) if os.environ.get("CALLMINE_MAX_DURATION_S") else None
+    found = find_recordings(source, call_date, skip_call_ids=skip, max_duration_s=max_duration)
     earlier: list = []
     for back in range(1, max(0, lookback_days) + 1):
         day = call_date - timedelta(days=back)
         settled = {cid for cid, (status, retryable) in warehouse.call_states(day).items()
                    if not (status == "failed" and retryable)}
-        late = find_recordings(source, day, skip_call_ids=settled).recordings
+        late = find_recordings(source, day, skip_call_ids=settled, max_duration_s=max_duration).recordings
         if late:
             log.info("lookback: %d recording(s) of %s not loaded yet or failed as retryable", len(late), day)
         earlier += late
@@ -88,9 +90,11 @@ def plan_day(settings: RunSettings, batch_size: int, lookback_days: int = 0) -> 
     log.info(
         "call date %s: %d recording(s) to transcribe (%d unreadable) + %d from the %d day(s) before, "
         "%d already loaded, %d of them to analyze again (insights missing or stale), %d batch(es); "
-        "%d non-audio file(s) ignored, %d recording(s) of other dates",
+        "%d non-audio file(s) ignored, %d recording(s) of other dates; skipped with a warning: %d still changing, "
+        "%d outside the source root, %d with names that cannot be stored, %d unlistable folder(s)",
         settings.call_date, len(found.recordings), unreadable, len(earlier), lookback_days, len(found.already_loaded),
-        len(reanalyze), len(batches), len(found.ignored), found.other_dates,
+        len(reanalyze), len(batches), len(found.ignored), found.other_dates, len(found.unsettled),
+        len(found.outside_root), len(found.unrepresentable), len(found.unlisted),
     )
     return [b.to_dict() for b in batches]
 

@@ -382,9 +382,15 @@ def test_no_key_in_xcom(audit):
 
 
 def trigger_kwargs(audit: Audit, row: dict[str, Any]) -> dict[str, Any]:
-    """A trigger row's kwargs as Airflow reads them: decrypted with the deployment's Fernet key."""
+    """A trigger row's kwargs as Airflow reads them (``Trigger._decrypt_kwargs``).
+
+    Airflow 3.3 keeps the kwargs a worker defers with as plaintext JSON (its execution API
+    stores the dict as sent; only kwargs sent as a string are taken as encrypted), although
+    the deployment has a Fernet key: whatever a trigger takes as an argument is readable
+    in the database, so no key may ever be one.
+    """
     stored = row["kwargs"]
-    if stored.startswith("{"):  # Airflow's plaintext fallback
+    if stored.startswith("{"):  # plaintext (what 3.3 stores), read as Airflow does
         return json.loads(stored)
     assert audit.fernet is not None, "trigger kwargs are encrypted but the deployment has no Fernet key"
     return json.loads(audit.fernet.decrypt(stored.encode()))

@@ -112,7 +112,7 @@ class StageBatchOperator(BaseOperator):
 
         async def fetch(client: Any, rec: Recording, job_id: str) -> FetchedTranscript:
             async with gate:
-                return await provider.afetch(client, job_id, rec.diarization)
+                return await provider.afetch(client, job_id, rec.diarization, rec.duration_s)
 
         async with provider.async_client() as client:
             return await asyncio.gather(*(fetch(client, r, j) for r, j in to_fetch), return_exceptions=True)

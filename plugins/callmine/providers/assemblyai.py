@@ -151,14 +151,15 @@ class AssemblyAIProvider(JobsProvider):
         # A failed transcript is HTTP 200 with status "error" and the reason in "error".
         return JobStatus(job_id, pipeline_status(doc.status), doc.error if doc.status == "error" else None)
 
-    async def afetch(self, client: httpx.AsyncClient, job_id: str, diarization: Diarization) -> FetchedTranscript:
+    async def afetch(self, client: httpx.AsyncClient, job_id: str, diarization: Diarization,
+                     duration_s: float | None = None) -> FetchedTranscript:
         try:
             doc = decode_transcript(await self.hook.aget_transcript(client, job_id))
         except msgspec.DecodeError as exc:
             raise ProviderError(f"transcript {job_id}: malformed answer: {exc}") from None
         if doc.status != "completed":
             raise ProviderError(f"transcript {job_id} is {doc.status}" + (f": {doc.error}" if doc.error else ""))
-        transcript = normalize_assemblyai(doc, diarization)
+        transcript = normalize_assemblyai(doc, diarization, duration_s)
         subtitles: dict[str, bytes] = {}
         if doc.words:  # a transcript without words has no captions to export
             fetched = await asyncio.gather(*(self.hook.aget_subtitles(client, job_id, fmt) for fmt in SUBTITLE_FORMATS))

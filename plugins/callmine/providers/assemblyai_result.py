@@ -124,7 +124,7 @@ def _word_speaker(speakers: _Speakers, word: AAIWord) -> str | None:
     return speakers.key(word.speaker, number) if number is not None else None
 
 
-def normalize_assemblyai(doc: AAITranscript, diarization: Diarization) -> Transcript:
+def normalize_assemblyai(doc: AAITranscript, diarization: Diarization, duration_s: float | None = None) -> Transcript:
     words = doc.words or []
     utterances = doc.utterances or []
     channels = bool(doc.multichannel) or any(u.channel is not None for u in utterances) \
@@ -148,7 +148,8 @@ def normalize_assemblyai(doc: AAITranscript, diarization: Diarization) -> Transc
             segments.channel.append(None)
     word_speaker = [_word_speaker(speakers, w) for w in words] if utterances else [None] * len(words)
     # audio_duration is whole seconds in practice (rounded), so the bound allows that rounding.
-    bound = float(doc.audio_duration) + 1.0 if doc.audio_duration else None
+    # The recording's probed length wins when known.
+    bound = duration_s or (float(doc.audio_duration) + 1.0 if doc.audio_duration else None)
     return build_transcript(
         diarization=diarization,
         segments=segments,

@@ -123,8 +123,12 @@ class JobsProvider(ABC):
         """One status read, no retry loop: the trigger's poll rounds are the retry."""
 
     @abstractmethod
-    async def afetch(self, client: httpx.AsyncClient, job_id: str, diarization: Diarization) -> FetchedTranscript:
-        """The finished job's transcript (raises ``ProviderError`` or ``TranscriptError`` when unusable)."""
+    async def afetch(self, client: httpx.AsyncClient, job_id: str, diarization: Diarization,
+                     duration_s: float | None = None) -> FetchedTranscript:
+        """The finished job's transcript (raises ``ProviderError`` or ``TranscriptError`` when unusable).
+
+        ``duration_s`` is the recording's probed length: nothing may lie past it.
+        """
 
     def delete_job(self, job_id: str) -> None:  # noqa: B027 - optional: services that keep data
         """Delete the job's data at the service after load (when the service supports it)."""

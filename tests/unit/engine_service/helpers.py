@@ -47,9 +47,14 @@ def write_wav(path: Path, seconds: float = 1.0, **kwargs: Any) -> Path:
 
 
 def engine_config(data_dir: Path, **overrides: Any) -> EngineConfig:
+    """A keyed test engine. file:// may read the folder holding the data dir (the pytest temp folder:
+    tests' audio_dir) and the sample calls; audio_url/webhooks may reach the loopback test servers;
+    requests may pick tiny.en or base. The security tests (test_security_*.py) override these."""
     base = EngineConfig(
         host="127.0.0.1", port=free_port(), data_dir=data_dir, api_keys=(API_KEY,), workers=2,
         processor=PROCESSOR, max_upload_mb=0.1, offload_over_bytes=4096, webhook_secret="whsec_test",
+        file_roots=(data_dir.parent, ROOT / "include" / "samples"), allow_private_urls=True,
+        allowed_models=("tiny.en", "base"),
     )
     return replace(base, **overrides)
 
@@ -100,9 +105,11 @@ def wait_status(client: httpx.Client, job_id: str, status: str, timeout_s: float
 
 @contextmanager
 def engine_process(data_dir: Path, port: int, **env_overrides: str) -> Iterator[subprocess.Popen[str]]:
-    """`python -m include.engine` as a subprocess; yields once the ready line is printed."""
+    """`python -m include.engine` as a subprocess; yields once the ready line is printed.
+
+    Open loopback mode unless overridden; file:// may read the folder holding the data dir."""
     env = {**os.environ, "CALLMINE_ENGINE_PROCESSOR": PROCESSOR, "CALLMINE_ENGINE_WORKERS": "1",
-           "CALLMINE_ENGINE_API_KEYS": "", **env_overrides}
+           "CALLMINE_ENGINE_API_KEYS": "", "CALLMINE_ENGINE_FILE_ROOTS": str(data_dir.parent), **env_overrides}
     proc = subprocess.Popen(
         [sys.executable, "-m", "include.engine", "--host", "127.0.0.1", "--port", str(port),
          "--data-dir", str(data_dir)],

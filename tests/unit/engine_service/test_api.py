@@ -144,9 +144,10 @@ def test_same_idempotency_key_and_body_returns_the_same_job(client: httpx.Client
     assert second.headers["idempotent-replayed"] == "true"
 
 
-def test_same_idempotency_key_different_body_is_409(client: httpx.Client) -> None:
-    client.post(JOBS, json={"audio_url": "file:///a.wav"}, headers={"Idempotency-Key": "k-conflict"})
-    response = client.post(JOBS, json={"audio_url": "file:///b.wav"}, headers={"Idempotency-Key": "k-conflict"})
+def test_same_idempotency_key_different_body_is_409(client: httpx.Client, audio_dir: Path) -> None:
+    a, b = write_wav(audio_dir / "a.wav").as_uri(), write_wav(audio_dir / "b.wav").as_uri()
+    client.post(JOBS, json={"audio_url": a}, headers={"Idempotency-Key": "k-conflict"})
+    response = client.post(JOBS, json={"audio_url": b}, headers={"Idempotency-Key": "k-conflict"})
     assert response.status_code == 409 and problem_code(response) == "idempotency_conflict"
 
 
@@ -193,9 +194,10 @@ def test_open_mode_needs_no_key(tmp_path: Path) -> None:
 
 
 def test_jobs_are_private_to_their_key(tmp_path: Path) -> None:
-    config = engine_config(tmp_path, api_keys=("key-a", "key-b"), workers=1)
+    config = engine_config(tmp_path / "engine", api_keys=("key-a", "key-b"), workers=1)
+    audio = write_wav(tmp_path / "a.wav").as_uri()
     with EngineServer(config) as server, server.client("key-a") as a, server.client("key-b") as b:
-        job = a.post(JOBS, json={"audio_url": "file:///nowhere.wav"}).json()
+        job = a.post(JOBS, json={"audio_url": audio}).json()
         assert b.get(f"{JOBS}/{job['job_id']}").status_code == 404
         assert b.get(JOBS).json()["data"] == []
 
@@ -204,8 +206,9 @@ def test_jobs_are_private_to_their_key(tmp_path: Path) -> None:
 
 
 def test_listing_is_newest_first_with_cursor(tmp_path: Path) -> None:
-    with EngineServer(engine_config(tmp_path, workers=1)) as server, server.client() as c:
-        ids = [c.post(JOBS, json={"audio_url": f"file:///missing-{i}.wav"}).json()["job_id"] for i in range(5)]
+    audio = write_wav(tmp_path / "a.wav").as_uri()
+    with EngineServer(engine_config(tmp_path / "engine", workers=1)) as server, server.client() as c:
+        ids = [c.post(JOBS, json={"audio_url": audio}).json()["job_id"] for i in range(5)]
         first = c.get(JOBS, params={"limit": 2}).json()
         assert [j["job_id"] for j in first["data"]] == ids[::-1][:2] and first["has_more"] is True
         second = c.get(JOBS, params={"limit": 2, "cursor": first["next_cursor"]}).json()
