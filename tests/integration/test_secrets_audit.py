@@ -8,6 +8,9 @@ AIRFLOW_HOME/logs, the metadata DB (xcom, trigger rows caught while they existed
 rendered template fields, deferral kwargs, dag_run conf, the task state store, then every
 table), every Parquet file and the DuckDB catalog. What the fakes received proves each key
 went to its own API host only, and never to PyAI's result / subtitle host.
+
+The openai provider runs against the fake OpenAI-compatible audio server rather than the
+embedded engine: the engine takes no key, the fake accepts only the audit key.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -32,6 +33,7 @@ from callmine.config import PROJECT_ROOT as ROOT
 
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 DEPLOYMENT_FILE = "deployment.json"
+_SECRET_NAME = re.compile(r"KEY|SECRET|TOKEN|PASSWORD", re.IGNORECASE)
 ADMIN_USER = "admin"
 
 
@@ -138,9 +140,14 @@ class AirflowStack:
 
     # -- a deployment that outlives its command (callmine up / down) --------------------
     def _write_deployment(self) -> None:
-        record = {"port": self.port, "all_admins": self.all_admins, "extra_env": self.extra_env,
+        # Never a secret on disk: connections and anything key-like stay in the processes' environment.
+        public_env = {k: v for k, v in self.extra_env.items()
+                      if not k.startswith("AIRFLOW_CONN_") and not _SECRET_NAME.search(k)}
+        record = {"port": self.port, "all_admins": self.all_admins, "extra_env": public_env,
                   "pids": {name: proc.pid for name, proc in self.processes.items()}}
-        (self.home / DEPLOYMENT_FILE).write_text(json.dumps(record, indent=2))
+        path = self.home / DEPLOYMENT_FILE
+        path.write_text(json.dumps(record, indent=2))
+        path.chmod(0o600)
 
     @classmethod
     def attach(cls, home: Path) -> AirflowStack | None:
