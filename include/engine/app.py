@@ -67,7 +67,6 @@ def create_app(config: EngineConfig) -> Starlette:
         await eng.start()
         holder["engine"] = eng
         app.state.engine = eng
-        app.state.gate = gate
         try:
             yield
         finally:
@@ -79,10 +78,11 @@ def create_app(config: EngineConfig) -> Starlette:
             try:
                 response = await handler(request)
             except ProblemError as error:
-                return from_error(error, request_id)
+                return _closing(request, from_error(error, request_id))
             except Exception:
                 log.exception("unhandled error on %s %s", request.method, request.url.path)
-                return problem_response(500, "internal_error", "unexpected error", request_id=request_id)
+                return _closing(request, problem_response(500, "internal_error", "unexpected error",
+                                                          request_id=request_id))
             response.headers["x-request-id"] = request_id
             return response
 
@@ -190,6 +190,14 @@ def create_app(config: EngineConfig) -> Starlette:
     )
     app.state.gate = gate
     return app
+
+
+def _closing(request: Request, response: Response) -> Response:
+    """A refused POST may leave body bytes unread (401/429 before reading, 413 at a limit): close the
+    connection after the answer rather than read and discard whatever the client keeps sending."""
+    if request.method == "POST":
+        response.headers["connection"] = "close"
+    return response
 
 
 def _encode_cursor(seq: int) -> str:

@@ -50,10 +50,13 @@ def openai_audio_routes(config: EngineConfig) -> list[Route]:
         try:
             return await _transcribe(request, config, request.app.state.engine)
         except ProblemError as error:
-            return openai_error(error.status, error.detail or error.code, error.code, error.headers)
+            # Connection: close: a refused request may leave body bytes unread (see app._closing).
+            return openai_error(error.status, error.detail or error.code, error.code,
+                                {**error.headers, "Connection": "close"})
         except Exception:
             log.exception("unhandled error on POST %s", TRANSCRIPTIONS_PATH)
-            return openai_error(500, "The server had an error while processing your request.", "internal_error")
+            return openai_error(500, "The server had an error while processing your request.", "internal_error",
+                                {"Connection": "close"})
 
     return [Route(TRANSCRIPTIONS_PATH, transcriptions, methods=["POST"])]
 

@@ -49,9 +49,9 @@ class AddressPolicy:
         embedded = _embedded_ipv4(address)
         if embedded is not None:
             return self.allows(embedded)
-        if address.is_multicast or address.is_unspecified or address.is_link_local or address.is_reserved:
+        if address.is_multicast or address.is_unspecified or address.is_link_local:
             return False
-        if address.is_global:
+        if address.is_global and not address.is_reserved:
             return True
         return self.allow_private and any(address in net for net in _PRIVATE_RANGES if net.version == address.version)
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .results import to_srt, to_vtt
+from .speech.models import MODEL_DIR_ENV  # where speech/models.py caches models (default_cache_dir)
 
 _CTX = multiprocessing.get_context("spawn")
 
@@ -89,9 +90,6 @@ def probe(path: str) -> float:
             return float(stream.duration * stream.time_base)
         ticks = sum(packet.duration or 0 for packet in container.demux(stream))  # demux only, no decode
         return float(ticks * stream.time_base) if stream.time_base else 0.0
-
-
-MODEL_DIR_ENV = "CALLMINE_ENGINE_MODEL_DIR"  # read by speech/models.py (one name, see default_cache_dir)
 
 
 def execute(task: dict[str, Any]) -> dict[str, Any]:

@@ -68,16 +68,15 @@ def test_with_the_default_lookback_a_late_recording_of_the_day_before_lands_in_i
     assert loaded_calls(tmp_path) == [("2026-11-19", "completed", "late.wav"), ("2026-11-20", "completed", "a.wav")]
 
 
-def test_without_a_connection_the_pipeline_transcribes_with_the_embedded_engine(tmp_path):
-    """The default configuration: no pyai_default, the local engine, a real sample call."""
+def test_the_embedded_engine_with_a_key_transcribes_a_shipped_call(tmp_path):
+    """As production runs it: the engine with auth on, pyai_default carrying its key; a real sample call."""
     sample = ROOT / "include/samples/calls/2026-11-20_acme-renewal_stereo.wav"
     (tmp_path / "in").mkdir()
     shutil.copy(sample, tmp_path / "in" / sample.name)
-    engine = start_engine(tmp_path / "engine", "--workers", "1")
+    engine = start_engine(tmp_path / "engine", "--workers", "1", api_key="cm_dags_test_key_0001")
     try:
-        env = airflow_env(tmp_path, tmp_path / "in", CALLMINE_ENGINE_URL=engine.base_url)
-        env.pop("AIRFLOW_CONN_PYAI_DEFAULT", None)
-        dags_test(env, "2026-11-20")
+        dags_test(airflow_env(tmp_path, tmp_path / "in", AIRFLOW_CONN_PYAI_DEFAULT=engine.pyai_connection()),
+                  "2026-11-20")
     finally:
         engine.stop()
     with connect(str(tmp_path / "wh")) as con:

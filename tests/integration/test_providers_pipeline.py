@@ -42,14 +42,14 @@ def recordings(folder: Path) -> Path:
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
     base = tmp_path_factory.mktemp("providers")
-    engine = start_engine(base / "engine", "--workers", "1")
+    engine = start_engine(base / "engine", "--workers", "1", api_key="cm_providers_test_key_0001")  # auth on
     try:
         with FakeAssemblyAI(FakeAssemblyAIConfig(latency_s=1.0)) as aai, FakeCallMissed() as cm:
             conns = {
                 "AIRFLOW_CONN_ASSEMBLYAI_DEFAULT": {"conn_type": "http", "host": aai.base_url, "password": aai.api_key},
                 "AIRFLOW_CONN_CALLMISSED_DEFAULT": {"conn_type": "http", "host": cm.base_url, "password": cm.api_key},
-                "AIRFLOW_CONN_OPENAI_AUDIO_DEFAULT": {"conn_type": "http", "host": engine.base_url, "password": "",
-                                                      "extra": {"model": "whisper-1"}},
+                "AIRFLOW_CONN_OPENAI_AUDIO_DEFAULT": {"conn_type": "http", "host": engine.base_url,
+                                                      "password": engine.api_key, "extra": {"model": "whisper-1"}},
             }
             stack = AirflowStack(home=base / "airflow",
                                  extra_env={k: json.dumps(v) for k, v in conns.items()} | {"CALLMINE_BATCH_SIZE": "2"})

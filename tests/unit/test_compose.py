@@ -42,7 +42,9 @@ ENGINE_COMMAND = [
 
 DUMMY_JWT = "test-jwt-secret-not-real"
 DUMMY_SECRET_KEY = "test-api-secret-key-not-real"
-REQUIRED_ENV = {"AIRFLOW_JWT_SECRET": DUMMY_JWT, "AIRFLOW_API_SECRET_KEY": DUMMY_SECRET_KEY}
+DUMMY_ENGINE_KEY = "cm_test-engine-key-not-real"
+REQUIRED_ENV = {"AIRFLOW_JWT_SECRET": DUMMY_JWT, "AIRFLOW_API_SECRET_KEY": DUMMY_SECRET_KEY,
+                "PYAI_API_KEY": DUMMY_ENGINE_KEY}
 
 
 @cache
@@ -191,7 +193,7 @@ def test_airflow_environment(tmp_path: Path, services: dict[str, Any]) -> None:
     assert json.loads(env["AIRFLOW_CONN_PYAI_DEFAULT"]) == {
         "conn_type": "http",
         "host": "http://engine:8700",
-        "password": "",
+        "password": DUMMY_ENGINE_KEY,  # the key the engine accepts
     }
 
 
@@ -283,7 +285,7 @@ def test_engine_environment(services: dict[str, Any]) -> None:
     env = services["engine"]["environment"]
     assert env == {
         "CONNECTION_CHECK_MAX_COUNT": "0",  # skip the image entrypoint's wait for the Airflow DB
-        "CALLMINE_ENGINE_API_KEYS": "",  # open mode, matching the empty key pyai_default sends
+        "CALLMINE_ENGINE_API_KEYS": DUMMY_ENGINE_KEY,  # the same key pyai_default sends: auth on
         "CALLMINE_ENGINE_PUBLIC_URL": "http://engine:8700",  # signed URLs reachable from Airflow
         "CALLMINE_ENGINE_WORKERS": "2",
         "CALLMINE_ENGINE_MODEL": "tiny.en",
@@ -338,3 +340,11 @@ def test_dockerfile() -> None:
     for needed in ("requirements.txt", "requirements-nodeps.txt", "dags/", "plugins/", "include/", "docker/"):
         assert f"!{needed}" in ignore, needed
     assert not any(line.startswith("!.env") for line in ignore)
+
+
+def test_the_engine_key_is_required_so_the_engine_never_runs_open_on_the_network(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [str(compose_binary()), "-f", str(REPO / "docker-compose.yaml"), "config", "-q"],
+        env=_env(tmp_path, PYAI_API_KEY=None), capture_output=True, text=True, timeout=60, cwd=tmp_path,
+    )
+    assert done.returncode != 0 and "PYAI_API_KEY" in done.stderr

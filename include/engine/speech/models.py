@@ -20,6 +20,9 @@ from types import ModuleType
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]  # the folder holding include/
 MODEL_DIR_ENV = "CALLMINE_ENGINE_MODEL_DIR"
+# Outside the engine (scripts, tests) only: the engine's worker processes always set
+# MODEL_DIR_ENV to the engine's model dir (--model-dir, default <data-dir>/models), so a
+# running engine never caches a model anywhere else (include/engine/workers.py).
 DEFAULT_CACHE_DIR = PROJECT_ROOT / "data" / "engine" / "models"
 
 BASE_MODEL_BIN_SIZE = 145_217_532

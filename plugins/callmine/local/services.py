@@ -7,7 +7,8 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -20,6 +21,11 @@ class ServiceProcess:
     process: subprocess.Popen
     base_url: str
     log_path: Path
+    api_key: str | None = field(default=None, repr=False)
+
+    def pyai_connection(self) -> str:
+        """``AIRFLOW_CONN_PYAI_DEFAULT`` for this engine (its key as the password)."""
+        return json.dumps({"conn_type": "http", "host": self.base_url, "password": self.api_key or ""})
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -59,12 +65,25 @@ def start_service(
     raise TimeoutError(f"{name} not answering after {timeout}s; see {log_path}")
 
 
-def start_engine(data_dir: Path, *flags: str, timeout: float = 60, detach: bool = False) -> ServiceProcess:
-    """callmine's embedded speech engine (``python -m include.engine``), on a free loopback port."""
+def start_engine(data_dir: Path, *flags: str, timeout: float = 60, detach: bool = False,
+                 api_key: str | None = None) -> ServiceProcess:
+    """callmine's embedded speech engine (``python -m include.engine``), on a free loopback port.
+
+    With ``api_key`` it runs with auth on, as production does: the key goes in a key file
+    (mode 0600) under ``data_dir``, never on the command line.
+    """
     port = free_port()
     argv = [sys.executable, "-m", "include.engine", "--host", "127.0.0.1", "--port", str(port),
             "--data-dir", str(data_dir), *flags]
-    return start_service("engine", argv, port, data_dir, "/healthz", timeout, detach=detach)
+    if api_key:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        key_file = data_dir / "api-keys"
+        key_file.write_text(api_key + "\n")
+        key_file.chmod(0o600)
+        argv += ["--api-key-file", str(key_file)]
+    service = start_service("engine", argv, port, data_dir, "/healthz", timeout, detach=detach)
+    service.api_key = api_key
+    return service
 
 
 def stop_pid(pid: int, timeout: float = 10) -> None:
