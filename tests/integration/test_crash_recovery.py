@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psutil
 import pytest
 
@@ -331,12 +330,13 @@ def test_engine_killed_mid_job_and_restarted_on_its_data_dir_finishes_every_call
     recordings = len(list(source.rglob("*.wav")))
     data_dir = env.base / "engine"
     warehouse = env.base / "wh-engine"
-    engine = start_engine(data_dir, "--workers", "1")
+    engine = start_engine(data_dir, "--workers", "1", api_key="crash-recovery-engine-key")
+    # The same command line again: same port, same data dir, same key file.
     argv, port = list(engine.process.args), int(engine.base_url.rsplit(":", 1)[1])
-    env.use_provider(engine.base_url, None)  # the engine in open mode: no key
+    env.use_provider(engine.base_url, engine.api_key)
     try:
         run_id = env.trigger(ENGINE_DAY, 0, source, warehouse, batch_size=2)
-        wait_until(lambda: httpx.get(engine.base_url + "/healthz", timeout=5).json()["jobs"].get("processing"),
+        wait_until(lambda: engine_jobs(data_dir) and any(j["status"] == "processing" for j in engine_jobs(data_dir)),
                    300, "a job processing on the engine", stack, interval=0.2)
         kill_engine(engine)
         interrupted = [j["job_id"] for j in engine_jobs(data_dir) if j["status"] == "processing"]

@@ -16,6 +16,7 @@ from typing import Any
 import fsspec
 import httpx
 from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowException
 
 from callmine.config import resolve_uri
 from callmine.errors import ProviderError
@@ -72,12 +73,17 @@ class StageBatchOperator(BaseOperator):
                 rows.add_failed(rec, f"transcription unfinished: job {job_id} still {status.get('status', 'pending')}",
                                 job_id, retryable=True)
         fetched = asyncio.run(self._fetch_all(provider, batch, to_fetch))
+        transient = [o for o in fetched if isinstance(o, BaseException) and _retryable(o)]
+        ti = context.get("ti") if isinstance(context, dict) else None
+        if transient and ti is not None and ti.try_number <= (self.retries or 0):
+            # Results stay at the provider: the task's retry fetches them again; only the last
+            # try records what is still unreachable as failed and retryable.
+            raise AirflowException(f"batch {batch.batch_id}: {len(transient)} result(s) could not be fetched "
+                                   f"({transient[0]}); retrying the stage")
         call_date = date.fromisoformat(settings.call_date)
         for (rec, job_id), outcome in zip(to_fetch, fetched):
             if isinstance(outcome, BaseException):
-                # Transport trouble or a 5xx may pass; a malformed result will not.
-                retryable = isinstance(outcome, (httpx.HTTPError, OSError)) or (
-                    isinstance(outcome, ProviderError) and outcome.retryable)
+                retryable = _retryable(outcome)
                 self.log.warning("batch %s: result of job %s (%s) unusable: %s", batch.batch_id, job_id,
                                  rec.source_uri, outcome)
                 rows.add_failed(rec, f"result unusable: {outcome}", job_id, retryable=retryable)
@@ -116,3 +122,8 @@ class StageBatchOperator(BaseOperator):
 
         async with provider.async_client() as client:
             return await asyncio.gather(*(fetch(client, r, j) for r, j in to_fetch), return_exceptions=True)
+
+
+def _retryable(error: BaseException) -> bool:
+    """Transport trouble or a 5xx may pass; a malformed result will not."""
+    return isinstance(error, (httpx.HTTPError, OSError)) or (isinstance(error, ProviderError) and error.retryable)
