@@ -73,6 +73,9 @@ class AirflowStack:
         env = {
             **os.environ,
             "AIRFLOW_HOME": str(self.home),
+            # SQLite: four components and the CLI write one file; wait for a lock (60 s)
+            # instead of failing at SQLite's default 5 s under load.
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home.resolve()}/airflow.db?timeout=60",
             "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
