@@ -276,7 +276,7 @@ def test_scanner_finds_a_planted_key(plant, tmp_path):
 
 def test_scanner_finds_nothing_in_clean_data_or_in_other_keys(tmp_path):
     keys, other = AuditKeys(KEY_PREFIXES), AuditKeys({"pyai_default": "pyai_live_"})
-    (tmp_path / "a.log").write_text("Bearer pyai_live_something_else 0123456789abcdef\n")
+    (tmp_path / "a.log").write_text("Bearer pyai_live_other_key 0123456789abcdef\n")
     assert scan_tree(keys, tmp_path)[1] == []
     # A different key of the same shape only matches on the shared marker, named as such.
     assert keys.found_in(other["pyai_default"]) == {ANY_KEY}
