@@ -100,10 +100,19 @@ class AirflowStack:
         return env
 
     def airflow(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
-        """Run an ``airflow`` CLI command against this deployment (a failure carries its stderr)."""
-        done = subprocess.run(
-            [airflow_executable(), *args], env=self.env(), capture_output=True, text=True, timeout=timeout,
-        )
+        """Run an ``airflow`` CLI command against this deployment (a failure carries its stderr).
+
+        SQLite answers "database is locked" at once, busy timeout or not, when two writers
+        would deadlock; the CLI's commands here are transactional (nothing is left behind by
+        the failed try), so such a failure is retried a few times.
+        """
+        for attempt in range(5):
+            done = subprocess.run(
+                [airflow_executable(), *args], env=self.env(), capture_output=True, text=True, timeout=timeout,
+            )
+            if done.returncode == 0 or "database is locked" not in (done.stderr + done.stdout):
+                break
+            time.sleep(1 + attempt)
         if check and done.returncode != 0:
             tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-15:])
             raise RuntimeError(f"`airflow {' '.join(args[:3])} ...` exited {done.returncode}:\n{tail}")
