@@ -7,15 +7,16 @@ backfills: ``airflow backfill create --dag-id call_archive_mining --from-date A 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
-from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
+from airflow.sdk import Param, dag, task
 
 from callmine.operators.analyze import AnalyzeBatchOperator
 from callmine.operators.stage import StageBatchOperator
 from callmine.operators.submit import SubmitBatchOperator
 from callmine.sensors.transcription import TranscriptionJobsSensor
 from callmine.config import env_default
+from callmine.dag_defaults import daily_dag
 
 # Defaults come from the environment so an operator configures a deployment once;
 # the UI form can still override each one per run.
@@ -67,17 +68,7 @@ PARAMS = {
 }
 
 
-@dag(
-    dag_id="call_archive_mining",
-    schedule=CronDataIntervalTimetable("@daily", timezone="UTC"),
-    start_date=datetime(2020, 1, 1, tzinfo=timezone.utc),
-    catchup=False,
-    max_active_runs=4,
-    params=PARAMS,
-    default_args={"retries": 2, "retry_delay": timedelta(seconds=20)},
-    tags=["callmine"],
-    doc_md=__doc__,
-)
+@dag(dag_id="call_archive_mining", params=PARAMS, doc_md=__doc__, **daily_dag())
 def call_archive_mining() -> None:
     @task
     def discover(**context) -> list[dict]:

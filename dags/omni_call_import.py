@@ -8,11 +8,10 @@ Backfill: ``airflow backfill create --dag-id omni_call_import --from-date A --to
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-
-from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
+from airflow.sdk import Param, dag, task
 
 from callmine.config import env_default
+from callmine.dag_defaults import daily_dag
 from callmine.operators.analyze import AnalyzeBatchOperator
 
 PARAMS = {
@@ -28,17 +27,7 @@ PARAMS = {
 }
 
 
-@dag(
-    dag_id="omni_call_import",
-    schedule=CronDataIntervalTimetable("@daily", timezone="UTC"),
-    start_date=datetime(2020, 1, 1, tzinfo=timezone.utc),
-    catchup=False,
-    max_active_runs=4,
-    params=PARAMS,
-    default_args={"retries": 2, "retry_delay": timedelta(seconds=20)},
-    tags=["callmine"],
-    doc_md=__doc__,
-)
+@dag(dag_id="omni_call_import", params=PARAMS, doc_md=__doc__, **daily_dag())
 def omni_call_import() -> None:
     @task
     def discover(**context) -> list[dict]:

@@ -94,7 +94,7 @@ class BatchRows:
         }))
         timed = seg.start[0] is not None
         if roles is None:  # a source that knows who is who (Omni) passes its roles
-            roles = assign_roles(seg, f"ch{self.settings.agent_channel}") if timed else _roles_in_order(seg)
+            roles = assign_roles(seg, f"ch{self.settings.agent_channel}")  # segments are in call order, timed or not
         metrics = (compute_speaker_metrics(seg, words, roles) if timed
                    else untimed_speaker_metrics(seg, words, roles, speaker_talk_s))
         self._parts["speaker_metrics"].append(pa.Table.from_pylist(
@@ -137,11 +137,3 @@ def _date(text: str | None):
     from datetime import date
 
     return date.fromisoformat(text) if text else None
-
-
-def _roles_in_order(segments) -> dict[str, str | None]:
-    """Untimed calls: the first speaker in the transcript is the agent when there are exactly two."""
-    speakers = list(dict.fromkeys(segments.speaker))
-    if len(speakers) == 2:
-        return {speakers[0]: "agent", speakers[1]: "customer"}
-    return dict.fromkeys(speakers)
