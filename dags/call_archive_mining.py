@@ -85,7 +85,8 @@ def call_archive_mining() -> None:
         except LLMConfigurationError as exc:  # no retry can fix a missing llm_default connection
             raise AirflowFailException(str(exc)) from None
 
-    @task(trigger_rule="all_done")
+    # One load at a time deployment-wide: a load rewrites its month's files (see callmine.warehouse.locks).
+    @task(trigger_rule="all_done", pool=env_default("CALLMINE_WAREHOUSE_POOL", "callmine_warehouse"))
     def load(planned: list[dict], **context) -> dict:
         from callmine.pipeline import load_day, settings_for_run
 

@@ -47,7 +47,8 @@ def omni_call_import() -> None:
         get_current_context()["batch_id"] = batch["batch_id"]  # names the mapped task instance
         return import_batch(batch)
 
-    @task(trigger_rule="all_done")
+    # One load at a time deployment-wide: a load rewrites its month's files (see callmine.warehouse.locks).
+    @task(trigger_rule="all_done", pool=env_default("CALLMINE_WAREHOUSE_POOL", "callmine_warehouse"))
     def load(**context) -> dict:
         from callmine.pipeline import call_date_for_run, load_day
         from callmine.sources.omni_import import omni_settings

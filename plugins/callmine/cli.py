@@ -77,6 +77,32 @@ def _run_catalog(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_migrate(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = subparsers.add_parser(
+        "migrate", parents=[common], help="rewrite a daily-layout warehouse into monthly files",
+        description="Rewrite a warehouse written before the monthly layout (one file per table per day) "
+        "into one file per table per month, in place. Month by month, each month published atomically; "
+        "safe to interrupt and re-run. Pause the DAGs while it runs on an object store.",
+    )
+    p.add_argument("--dry-run", action="store_true", help="print what would be merged, change nothing")
+    p.set_defaults(handler=_run_migrate)
+
+
+def _run_migrate(args: argparse.Namespace) -> int:
+    from callmine.warehouse.catalog import build_catalog
+    from callmine.warehouse.migrate import migrate_layout
+    from callmine.warehouse.storage import Storage
+
+    warehouse = _existing_warehouse(args.warehouse)
+    storage = Storage(warehouse)
+    report = migrate_layout(storage, dry_run=args.dry_run)
+    if report.months and not args.dry_run:
+        print(f"migrated {report.day_folders} daily folder(s) into {len(report.months)} month(s)")
+        if storage.is_local:
+            print(f"catalog: {build_catalog(warehouse)}")
+    return 1 if report.unreadable else 0
+
+
 def _add_views(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = subparsers.add_parser(
         "views", parents=[common], help="print the CREATE VIEW script for the warehouse",
@@ -223,7 +249,7 @@ def _llm_analyzer_factory():
 
 
 COMMANDS: list[Callable[[argparse._SubParsersAction, argparse.ArgumentParser], None]] = [
-    _add_sql, _add_catalog, _add_views, _add_run, _add_up, _add_down, _add_airflow, _add_ask,
+    _add_sql, _add_catalog, _add_views, _add_migrate, _add_run, _add_up, _add_down, _add_airflow, _add_ask,
 ]
 
 

@@ -88,7 +88,7 @@ def test_cli_catalog_builds_the_duckdb_file(warehouse: str, capsys):
 def test_cli_views_prints_a_filled_in_script(warehouse: str, capsys):
     assert main(["views", "--warehouse", warehouse]) == 0
     out = capsys.readouterr().out
-    assert f"read_parquet('{warehouse}/calls/*/*.parquet'" in out and "${WAREHOUSE}" not in out
+    assert f"read_parquet('{warehouse}/calls/call_month=*/*.parquet'" in out and "${WAREHOUSE}" not in out
 
 
 def test_bin_wrapper_runs_the_cli(warehouse: str):

@@ -98,14 +98,16 @@ def test_backfilling_one_day_leaves_other_days_untouched(wh: Warehouse):
     assert snapshot(wh, other) == before
 
 
-def test_one_file_per_table_per_partition(wh: Warehouse):
-    for seed in range(3):
-        for i in range(3):
-            wh.replace_calls(DAY, only(make_day(DAY, n_calls=3, seed=seed), f"call-20240305-{i:05d}"))
+def test_one_file_per_table_per_month(wh: Warehouse):
+    for day in (DAY, DAY + dt.timedelta(days=1)):
+        for seed in range(3):
+            for i in range(3):
+                wh.replace_calls(day, only(make_day(day, n_calls=3, seed=seed), f"call-{day:%Y%m%d}-{i:05d}"))
     root = Path(wh.uri)
     for name in ("calls", "segments", "words", "speaker_metrics", "keyword_hits"):
-        files = [p.name for p in (root / name / "call_date=2024-03-05").iterdir()]
-        assert files == ["part-0.parquet"], name
+        assert sorted(p.relative_to(root / name).as_posix() for p in (root / name).rglob("*")) == [
+            "call_month=0000-00", "call_month=0000-00/part-0.parquet",  # the schema file
+            "call_month=2024-03", "call_month=2024-03/part-0.parquet"], name
 
 
 def test_files_are_sorted_by_key_and_zstd(wh: Warehouse):
@@ -113,14 +115,16 @@ def test_files_are_sorted_by_key_and_zstd(wh: Warehouse):
     reversed_words = day["words"].take(pa.array(range(day["words"].num_rows - 1, -1, -1)))
     wh.replace_calls(DAY, {**day, "words": reversed_words})
     stored = pq.read_table(wh.partition_file_uri("words", DAY))
-    assert stored.equals(stored.sort_by([("call_id", "ascending"), ("word_idx", "ascending")]))
+    assert stored.equals(stored.sort_by([("call_date", "ascending"), ("call_id", "ascending"), ("word_idx", "ascending")]))
     assert pq.ParquetFile(wh.partition_file_uri("words", DAY)).metadata.row_group(0).column(0).compression == "ZSTD"
 
 
-def test_call_date_lives_in_the_path_only(wh: Warehouse):
+def test_every_table_stores_call_date_in_its_month_file(wh: Warehouse):
     wh.replace_calls(DAY, make_day(DAY, n_calls=1))
-    assert "call_date" not in pq.read_schema(wh.partition_file_uri("calls", DAY)).names
-    assert wh.partition_uri("calls", DAY).endswith("/calls/call_date=2024-03-05")
+    for name in ("calls", "segments", "words", "speaker_metrics", "keyword_hits"):
+        path = wh.partition_file_uri(name, DAY)
+        assert path.endswith(f"/{name}/call_month=2024-03/part-0.parquet")
+        assert set(pq.read_table(path, columns=["call_date"]).column("call_date").to_pylist()) == {DAY}
     assert wh.read_partition("calls", DAY).column("call_date").to_pylist() == [DAY]
 
 

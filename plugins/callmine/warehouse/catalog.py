@@ -13,7 +13,8 @@ from pathlib import Path
 
 import duckdb
 
-from callmine.warehouse.layout import CATALOG_FILE
+from callmine.warehouse.layout import CATALOG_FILE, schema_file
+from callmine.warehouse.schema import TABLES
 from callmine.warehouse.storage import Storage
 from callmine.warehouse.views import views_sql
 
@@ -31,11 +32,16 @@ def connect(
     con = duckdb.connect(database)
     try:
         _register_filesystem(con, storage)
-        con.execute(views_sql(storage.root_url))
+        con.execute(views_sql(storage.root_url, empty_tables(storage)))
     except BaseException:
         con.close()
         raise
     return con
+
+
+def empty_tables(storage: Storage) -> frozenset[str]:
+    """Tables without a schema file yet (a warehouse before its first load)."""
+    return frozenset(name for name in TABLES if not storage.exists(storage.path(schema_file(name))))
 
 
 def default_catalog_path(warehouse_uri: str) -> str:

@@ -1,4 +1,4 @@
-"""Pure-Arrow merge of one partition: drop the reloaded calls, append their new rows.
+"""Pure-Arrow merges: one day's calls replaced inside a month file sorted by call_date.
 
 No per-row Python: a day holds ~1M words, so everything is an Arrow kernel
 (``is_in`` filter, ``concat_tables``, ``sort_by``, vectorised neighbour compare).
@@ -6,12 +6,13 @@ No per-row Python: a day holds ~1M words, so everything is an Arrow kernel
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from callmine.warehouse.schema import SPECS
+from callmine.warehouse.schema import PARTITION_COLUMN, SPECS
 
 
 class DuplicateKeyError(ValueError):
@@ -24,6 +25,7 @@ class MergedTable:
     kept: int  # existing rows of other calls, carried over
     removed: int  # existing rows of the reloaded calls, dropped
     added: int  # new rows
+    day_rows: int = 0  # rows of the loaded call_date afterwards (merge_day_into_month)
 
 
 def merge_partition_table(
@@ -48,6 +50,45 @@ def merge_partition_table(
     merged = merged.sort_by([(column, "ascending") for column in spec.key]).combine_chunks()
     check_unique(table_name, merged, spec.key, presorted=True)
     return MergedTable(merged, kept=kept.num_rows, removed=removed, added=incoming.num_rows)
+
+
+def merge_day_into_month(
+    table_name: str,
+    month: pa.Table | None,
+    incoming: pa.Table,
+    call_date: dt.date,
+    replaced_ids: pa.Array,
+) -> MergedTable:
+    """``month`` with the ``call_date`` rows of the reloaded calls replaced by ``incoming``.
+
+    All tables are conformed to the stored schema (with ``call_date``). The month file is
+    sorted by ``(call_date, *key)``, so the day is one contiguous slice: only that slice
+    is merged and re-sorted; the rows before and after it are carried over as they are.
+    """
+    key = [(column, "ascending") for column in SPECS[table_name].key]
+    if month is None or month.num_rows == 0:
+        day = merge_partition_table(table_name, None, incoming, replaced_ids)
+        return MergedTable(day.table, kept=0, removed=0, added=day.added, day_rows=day.table.num_rows)
+    dates = month.column(PARTITION_COLUMN)
+    if not _non_decreasing(dates):  # written by something else: sort once
+        month = month.sort_by([(PARTITION_COLUMN, "ascending"), *key])
+        dates = month.column(PARTITION_COLUMN)
+    day_value = pa.scalar(call_date, pa.date32())
+    start = pc.sum(pc.less(dates, day_value)).as_py() or 0
+    length = pc.sum(pc.equal(dates, day_value)).as_py() or 0
+    day = merge_partition_table(table_name, month.slice(start, length), incoming, replaced_ids)
+    parts = [month.slice(0, start), day.table, month.slice(start + length)]
+    merged = pa.concat_tables([part for part in parts if part.num_rows] or [day.table])
+    return MergedTable(
+        merged, kept=month.num_rows - day.removed, removed=day.removed, added=day.added, day_rows=day.table.num_rows,
+    )
+
+
+def _non_decreasing(column: pa.ChunkedArray) -> bool:
+    if len(column) < 2 or column.null_count:
+        return column.null_count == 0
+    column = column.combine_chunks()
+    return pc.all(pc.greater_equal(column.slice(1), column.slice(0, len(column) - 1))).as_py()
 
 
 def check_unique(table_name: str, table: pa.Table, key: tuple[str, ...], presorted: bool = False) -> None:

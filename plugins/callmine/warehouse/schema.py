@@ -1,12 +1,13 @@
 """The warehouse schema: one Arrow schema per table, plus keys and value domains.
 
-This module is the single source of truth. Views (catalog.py), ``include/sql/views.sql``
+This module is the single source of truth. Views (views.py), ``include/sql/views.sql``
 and ``docs/warehouse.md`` are derived from or checked against it.
 
-``call_date`` is a hive partition column (``call_date=YYYY-MM-DD`` in the path). It
-is part of the logical ``calls`` schema (callers may pass it) but is NOT stored inside
-the Parquet files: the path is the only copy, so file and folder can never disagree,
-and DuckDB shows exactly one ``call_date`` column of type DATE for every table.
+Logical vs stored schema: ``TABLES`` holds what producers hand in (``calls`` and
+``call_insights`` carry ``call_date``; child tables get it from the load).
+``file_schema`` is what the Parquet files hold: every table stores ``call_date``
+(files are monthly and sorted by it, so row-group statistics prune by date). Adding a
+column is safe: the warehouse upgrades its files on the next load (``evolution.py``).
 
 Non-nullable fields are the REQUIRED input columns: a table missing one of them, or
 holding a null in one, is rejected by ``conform``. Every other column may be omitted
@@ -163,7 +164,7 @@ TABLES: dict[str, pa.Schema] = {
 class TableSpec:
     name: str
     schema: pa.Schema
-    key: tuple[str, ...]  # unique per partition; also the sort order of the files
+    key: tuple[str, ...]  # unique per call_date; files are sorted by (call_date, *key)
     grain: str
 
 
@@ -200,8 +201,9 @@ REQUIRED_CHILDREN: tuple[str, ...] = ("segments", "words", "speaker_metrics")
 
 
 def file_schema(table: str) -> pa.Schema:
-    """Schema of the Parquet files: the logical schema minus the partition column."""
-    schema = TABLES[table]
-    index = schema.get_field_index(PARTITION_COLUMN)
-    return schema if index < 0 else schema.remove(index)
-
+    """Schema of the Parquet files: every logical column plus ``call_date`` (never null)."""
+    logical = TABLES[table]
+    fields = list(logical)
+    if logical.get_field_index(PARTITION_COLUMN) < 0:
+        fields.append(pa.field(PARTITION_COLUMN, pa.date32()))
+    return pa.schema([field.with_nullable(field.nullable and field.name != PARTITION_COLUMN) for field in fields])

@@ -67,11 +67,26 @@ class Storage:
     def exists(self, path: str) -> bool:
         return self.fs.exists(path)
 
-    def read_parquet(self, path: str, columns: list[str] | None = None) -> pa.Table | None:
-        """The file's table, or None if it does not exist."""
+    def read_parquet(
+        self,
+        path: str,
+        columns: list[str] | None = None,
+        filters: list[tuple] | None = None,
+        only_present_columns: bool = False,
+    ) -> pa.Table | None:
+        """The file's table, or None if it does not exist.
+
+        ``filters`` (pyarrow's DNF) skip row groups by their statistics; with
+        ``only_present_columns`` the wanted columns the file lacks are left out instead
+        of failing (files written before a column was added).
+        """
         try:
             with self.fs.open(path, "rb") as f:
-                return pq.read_table(f, columns=columns)
+                if columns is not None and only_present_columns:
+                    present = set(pq.read_schema(f).names)
+                    columns = list(dict.fromkeys(name for name in columns if name in present))
+                    f.seek(0)
+                return pq.read_table(f, columns=columns, filters=filters)
         except FileNotFoundError:
             return None
 
@@ -82,6 +97,14 @@ class Storage:
         except FileNotFoundError:
             return []
         return sorted(e["name"] for e in entries if e["type"] == "file" and e["name"].endswith(suffix))
+
+    def list_dirs(self, folder: str) -> list[str]:
+        """Sorted folder paths directly in ``folder`` (empty if it does not exist)."""
+        try:
+            entries = self.fs.ls(folder, detail=True)
+        except FileNotFoundError:
+            return []
+        return sorted(e["name"].rstrip("/") for e in entries if e["type"] == "directory")
 
     # -- writes --------------------------------------------------------------
 

@@ -1,15 +1,15 @@
 """SQL view definitions for DuckDB, generated from the Arrow schemas.
 
-Each view is::
+A table that has files is one plain view::
 
-    SELECT <columns in schema order> FROM (
-        <typed empty row set>  UNION ALL BY NAME  read_parquet(<table glob>, allow_empty)
-    )
+    CREATE OR REPLACE VIEW words AS
+    SELECT * FROM read_parquet('<root>/words/call_month=*/*.parquet', hive_partitioning = false);
 
-The typed empty row set pins every column's type and makes the view work (empty,
-correctly typed) before the table has any file; with files it adds no rows. It also
-fills columns missing from files written before a column was added to the schema.
-``call_date`` comes from the hive path only (it is not stored in the files).
+Its columns come from the table's schema file (``call_month=0000-00``, sorted first,
+see evolution.py), so no ``union_by_name`` (which opens every footer before pruning)
+and no schema literal to bind per query. A table with no files yet (a warehouse
+before its first load) gets a typed, empty view from ``schema.py`` instead, so the
+names exist and queries return nothing rather than failing.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import re
 import pyarrow as pa
 
 from callmine.warehouse.layout import TABLE_GLOB
-from callmine.warehouse.schema import PARTITION_COLUMN, SPECS, TABLES
+from callmine.warehouse.schema import SPECS, TABLES, file_schema
 
 PLACEHOLDER = "${WAREHOUSE}"
 
@@ -31,7 +31,8 @@ TEMPLATE_HEADER = f"""\
 -- regenerate with `bin/callmine views --template > include/sql/views.sql`).
 -- Replace {PLACEHOLDER} with the warehouse root (an absolute path, or s3://... with
 -- httpfs loaded), or let `bin/callmine views` print it filled in.
--- Every view works, empty and typed, even before its table has any file.
+-- Each table's columns come from its schema file (<table>/call_month=0000-00/), which a
+-- warehouse gets on its first load or from `bin/callmine migrate`.
 """
 
 FILLED_HEADER = """\
@@ -61,37 +62,30 @@ def duckdb_type(arrow_type: pa.DataType) -> str:
 
 
 def view_columns(table: str) -> list[pa.Field]:
-    """View column order: the schema's, with call_date appended where not already in it."""
-    schema = TABLES[table]
-    fields = list(schema)
-    if schema.get_field_index(PARTITION_COLUMN) < 0:
-        fields.append(pa.field(PARTITION_COLUMN, pa.date32()))
-    return fields
+    """View column order: the stored schema's (logical order, call_date last where not already in it)."""
+    return list(file_schema(table))
 
 
-def view_sql(table: str, root: str) -> str:
-    fields = view_columns(table)
-    typed_empty = ",\n        ".join(f"CAST(NULL AS {duckdb_type(f.type)}) AS {_ident(f.name)}" for f in fields)
-    columns = ", ".join(_ident(f.name) for f in fields)
+def view_sql(table: str, root: str, has_files: bool = True) -> str:
+    header = f"-- {table}: {SPECS[table].grain}; key ({', '.join(SPECS[table].key)})\n"
+    if not has_files:
+        typed_empty = ",\n    ".join(
+            f"CAST(NULL AS {duckdb_type(f.type)}) AS {_ident(f.name)}" for f in view_columns(table))
+        return f"{header}CREATE OR REPLACE VIEW {_ident(table)} AS\nSELECT\n    {typed_empty}\nWHERE false;\n"
     glob = _literal(f"{root.rstrip('/')}/{TABLE_GLOB.format(table=table)}")
     return (
-        f"-- {table}: {SPECS[table].grain}; key ({', '.join(SPECS[table].key)})\n"
-        f"CREATE OR REPLACE VIEW {_ident(table)} AS\n"
-        f"SELECT {columns}\n"
-        f"FROM (\n"
-        f"    SELECT\n        {typed_empty}\n    WHERE false\n"
-        f"    UNION ALL BY NAME\n"
-        f"    SELECT * FROM read_parquet({glob},\n"
-        f"        hive_partitioning = true, hive_types = {{'{PARTITION_COLUMN}': 'DATE'}},\n"
-        f"        union_by_name = true, allow_empty = true)\n"
-        f");\n"
+        f"{header}CREATE OR REPLACE VIEW {_ident(table)} AS\n"
+        f"SELECT * FROM read_parquet({glob}, hive_partitioning = false, allow_empty = true);\n"
     )
 
 
-def views_sql(root: str = PLACEHOLDER) -> str:
-    """All views as one script; with the default root it is the shipped template."""
+def views_sql(root: str = PLACEHOLDER, empty_tables: frozenset[str] = frozenset()) -> str:
+    """All views as one script; with the default root it is the shipped template.
+
+    ``empty_tables``: tables with no files yet (typed empty views).
+    """
     header = TEMPLATE_HEADER if root == PLACEHOLDER else FILLED_HEADER.format(root=root)
-    return header + "\n" + "\n".join(view_sql(table, root) for table in TABLES)
+    return header + "\n" + "\n".join(view_sql(table, root, table not in empty_tables) for table in TABLES)
 
 
 def fill_placeholder(sql: str, root: str) -> str:
