@@ -53,7 +53,7 @@ def build_project(root: Path, args: argparse.Namespace) -> dict[str, list[float]
     built = time.perf_counter()
     for n, day in enumerate(days):
         tables = make_day(day, n_calls=args.calls, segments_per_call=args.segments, words_per_segment=args.words,
-                          failed=args.calls // 50, seed=n)
+                          failed=args.calls // 50, seed=n, insights=True)
         started = time.perf_counter()
         warehouse.replace_calls(day, tables)
         took = time.perf_counter() - started
@@ -68,7 +68,7 @@ def build_project(root: Path, args: argparse.Namespace) -> dict[str, list[float]
     for day in days:
         if day.day == 15 and (day + dt.timedelta(days=16)).month != day.month:
             tables = make_day(day, n_calls=args.calls, segments_per_call=args.segments, words_per_segment=args.words,
-                              failed=args.calls // 50, seed=days.index(day))
+                              failed=args.calls // 50, seed=days.index(day), insights=True)
             started = time.perf_counter()
             warehouse.replace_calls(day, tables)
             reloads.append(time.perf_counter() - started)

@@ -171,7 +171,9 @@ def assert_keys_unique(warehouse: Path) -> None:
 
 def published_and_temp_files(warehouse: Path) -> tuple[list[str], list[str]]:
     files = [p for p in warehouse.rglob("*") if p.is_file() and "_staging" not in p.parts]
-    published = sorted(str(p.relative_to(warehouse)) for p in files if p.suffix == ".parquet")
+    # Schema files (call_month=0000-00) hold no rows: they are written before any load publishes.
+    published = sorted(str(p.relative_to(warehouse)) for p in files
+                       if p.suffix == ".parquet" and "call_month=0000-00" not in p.parts)
     temps = sorted(str(p.relative_to(warehouse)) for p in files if p.name.startswith(".") and p.suffix == ".tmp")
     return published, temps
 

@@ -23,10 +23,10 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import fsspec
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
+from callmine.object_store import open_file
 from callmine.operators.failures import records_failure
 from callmine.providers import get_provider
 from callmine.providers.base import (
@@ -177,5 +177,5 @@ def _audio_source(rec: Recording) -> AudioSource:
     """http(s) recordings are fetched by the provider; anything else is uploaded."""
     if rec.source_uri.startswith(("http://", "https://")):
         return AudioSource(filename=rec.filename, url=rec.source_uri)
-    with fsspec.open(rec.source_uri, "rb") as handle:
+    with open_file(rec.source_uri) as handle:
         return AudioSource(filename=rec.filename, content=handle.read())

@@ -15,9 +15,9 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import fsspec
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from callmine.object_store import filesystem, open_file
 from callmine.providers import get_provider
 from callmine.providers.base import AudioSource, Fatal, JobRequest, Rejected, RetryLater
 from callmine.retry import Backoff
@@ -106,17 +106,17 @@ class ProviderRequestsTrigger(BaseTrigger):
 
 
 def _exists(uri: str) -> bool:
-    fs, path = fsspec.core.url_to_fs(uri)
+    fs, path = filesystem(uri)
     return fs.exists(path)
 
 
 def _read(uri: str) -> bytes:
-    with fsspec.open(uri, "rb") as handle:
+    with open_file(uri) as handle:
         return handle.read()
 
 
 def _write(uri: str, content: bytes) -> None:
-    fs, path = fsspec.core.url_to_fs(uri)
+    fs, path = filesystem(uri)
     fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
     tmp = f"{path}.tmp"
     with fs.open(tmp, "wb") as handle:

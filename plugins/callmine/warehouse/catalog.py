@@ -28,7 +28,7 @@ def connect(
     database: str = ":memory:",
 ) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with one view per warehouse table."""
-    storage = Storage(str(warehouse_uri), dict(storage_options or {}))
+    storage = Storage(str(warehouse_uri), storage_options)
     con = duckdb.connect(database)
     try:
         _register_filesystem(con, storage)

@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
-from fsspec.core import url_to_fs
 from fsspec.implementations.local import LocalFileSystem
+
+from callmine.object_store import filesystem
 
 TMP_SUFFIX = ".tmp"
 TMP_PREFIX = "."
@@ -40,11 +41,13 @@ class Storage:
     """A warehouse root: ``uri`` is a local path or an fsspec URL."""
 
     uri: str
-    storage_options: dict = field(default_factory=dict)
+    # Explicit fsspec options; None = credentials from callmine.object_store (connection or
+    # environment). Never in repr: they may hold a secret key.
+    storage_options: dict | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.fs: fsspec.AbstractFileSystem
-        self.fs, root = url_to_fs(self.uri, **(self.storage_options or {}))
+        self.fs, root = filesystem(self.uri, self.storage_options)
         self.root = root.rstrip("/") or "/"
 
     @property

@@ -50,7 +50,7 @@ class Warehouse:
     """A Parquet warehouse rooted at a local path or fsspec URL (created lazily)."""
 
     def __init__(self, uri: str, storage_options: dict | None = None) -> None:
-        self.storage = Storage(str(uri), dict(storage_options or {}))
+        self.storage = Storage(str(uri), storage_options)
         self._layout_checked = False
         self._ready_for_writes = False
 

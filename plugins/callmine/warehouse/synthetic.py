@@ -11,6 +11,8 @@ import datetime as dt
 import numpy as np
 import pyarrow as pa
 
+from callmine.warehouse.schema import TABLES
+
 
 _WORDS = np.array(["hello", "thanks", "for", "calling", "cancel", "refund", "my", "account", "please", "ok?"])
 
@@ -23,8 +25,13 @@ def make_day(
     prefix: str = "call",
     failed: int = 0,
     seed: int = 0,
+    insights: bool = False,
 ) -> dict[str, pa.Table]:
-    """A day of two-speaker calls; the last ``failed`` calls are failed (no children)."""
+    """A day of two-speaker calls; the last ``failed`` calls are failed (no children).
+
+    ``insights``: also a ``call_insights`` row per completed call (summary, action items,
+    sentiment, phases), as the lexical analyzer would leave.
+    """
     rng = np.random.default_rng(seed)
     ids = np.array([f"{prefix}-{call_date:%Y%m%d}-{i:05d}" for i in range(n_calls)])
     ok = n_calls - failed
@@ -40,7 +47,7 @@ def make_day(
     status = np.array(["completed"] * ok + ["failed"] * failed)
     talk = float(segments_per_call // 2 * 3.5)
 
-    return {
+    tables = {
         "segments": pa.table({
             "call_id": seg_call, "segment_idx": seg_idx, "speaker": seg_speaker,
             "channel": np.where(seg_idx % 2 == 0, 0, 1).astype(np.int32),
@@ -79,3 +86,21 @@ def make_day(
             "size_bytes": np.full(n_calls, 1_000_000, np.int64),
         }),
     }
+    if insights:
+        sentiment = np.array(["positive", "neutral", "negative"])[rng.integers(0, 3, ok)]
+        half = segments_per_call * 2.0
+        tables["call_insights"] = pa.table({
+            "call_id": ids[:ok], "call_date": pa.array([call_date] * ok, pa.date32()),
+            "model": np.full(ok, "callmine-lexical-1"),
+            "summary": np.char.add("Customer asked about a refund on call ", ids[:ok]),
+            "action_items": pa.array([["send the refund form", "call back tomorrow"]] * ok, pa.list_(pa.string())),
+            "sentiment": sentiment,
+            "phases": pa.array([[{"name": "Greeting", "start_s": 0.0, "end_s": half, "summary": None},
+                                 {"name": "Resolution", "start_s": half, "end_s": 2 * half, "summary": None}]] * ok,
+                               TABLES["call_insights"].field("phases").type),
+            "generated_at": pa.array([dt.datetime(2024, 1, 1, tzinfo=dt.UTC)] * ok),
+            "analyzer": np.full(ok, "lexical"),
+            "sentiment_score": rng.uniform(-1, 1, ok),
+            "escalation_risk": np.full(ok, "low"),
+        })
+    return tables
