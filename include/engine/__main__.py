@@ -21,6 +21,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import uvicorn
 
     from .app import create_app
+    from .storage import redact_url
 
     config = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -48,9 +49,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 auth = "open (no API key, loopback only)"
             else:
                 auth = "OPEN ON A NON-LOOPBACK ADDRESS (--insecure-open): INSECURE"
+            shared = ""
+            if config.queue_url:
+                shared = (f" queue={redact_url(config.queue_url)} storage={redact_url(config.storage_url or '')}"
+                          f" instance={config.instance_id_in_force()}")
             print(
                 f"callmine engine ready on http://{config.host}:{config.port} data_dir={config.data_dir} "
-                f"workers={config.workers} model={config.model} auth={auth}",
+                f"workers={config.workers} model={config.model} auth={auth}{shared}",
                 flush=True,
             )
 

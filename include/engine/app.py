@@ -20,7 +20,7 @@ from .jobs import Engine
 from .openai_audio import openai_audio_routes
 from .problems import ProblemError, from_error, http_error, new_request_id, parse_limit, problem_response
 from .routes import jobs_api_routes
-from .results import MEDIA_TYPES, full_result, is_offloaded, job_document, result_file
+from .results import MEDIA_TYPES, is_offloaded, job_document, splice_formats
 from .signing import SIGNED_KINDS, verify
 from .store import JobRow
 from .submission import parse_submission
@@ -88,7 +88,7 @@ def create_app(config: EngineConfig) -> Starlette:
 
         return endpoint
 
-    def render(job: JobRow, status_code: int = 200, *, inline: bool = True) -> Response:
+    async def render(job: JobRow, status_code: int = 200, *, inline: bool = True) -> Response:
         eng = engine()
         completed = job.status == "completed"
         offloaded = completed and is_offloaded(job, config.offload_over_bytes)
@@ -97,15 +97,16 @@ def create_app(config: EngineConfig) -> Starlette:
         if completed:
             headers["x-pyai-units"] = f"{job.audio_seconds or 0.0:.3f}"
             if inline and not offloaded:
-                body = body[:-1] + ',"result":' + full_result(eng.data_dir, job, eng.link) + "}"
+                result = splice_formats(await eng.read_result(job.job_id, "result"), job, eng.link)
+                body = body[:-1] + ',"result":' + result + "}"
         return Response(body, status_code=status_code, media_type=JSON_TYPE, headers=headers)
 
     @api
     async def submit_job(request: Request) -> Response:
         owner = authenticate(request)
         submission = await parse_submission(request, config)
-        job, replayed = engine().submit(owner, submission, request.headers.get("idempotency-key"))
-        response = render(job, 202)
+        job, replayed = await engine().submit(owner, submission, request.headers.get("idempotency-key"))
+        response = await render(job, 202)
         if replayed:
             response.headers["idempotent-replayed"] = "true"
         return response
@@ -116,7 +117,7 @@ def create_app(config: EngineConfig) -> Starlette:
         job = engine().store.get(request.path_params["job_id"], owner)
         if job is None:
             raise ProblemError(404, "not_found", f"no job {request.path_params['job_id']!r}")
-        return render(job)
+        return await render(job)
 
     @api
     async def list_jobs(request: Request) -> Response:
@@ -168,9 +169,9 @@ def create_app(config: EngineConfig) -> Starlette:
         if job is None or job.status != "completed":
             raise ProblemError(404, "not_found", f"no result for {job_id!r}")
         if kind == "result":
-            body = full_result(eng.data_dir, job, eng.link)
+            body = splice_formats(await eng.read_result(job_id, "result"), job, eng.link)
         elif kind in job.formats:
-            body = result_file(eng.data_dir, job_id, kind).read_text(encoding="utf-8")
+            body = await eng.read_result(job_id, kind)
         else:
             raise ProblemError(404, "not_found", f"{kind} was not requested for {job_id!r}")
         return Response(body, media_type=MEDIA_TYPES[kind])

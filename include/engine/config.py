@@ -10,6 +10,11 @@ Security-relevant defaults (docs/security.md explains each):
   unless ``CALLMINE_ENGINE_ALLOW_PRIVATE_URLS`` or ``CALLMINE_ENGINE_ALLOWED_NETWORKS``;
 - requests may only pick a model of ``CALLMINE_ENGINE_ALLOWED_MODELS`` (default: the
   configured model), and every model cache lives under the model dir (default: the data dir).
+
+Several engines (docs/engine-scaling.md): ``CALLMINE_ENGINE_QUEUE_URL`` (postgresql://...)
+makes them share one job queue, ``CALLMINE_ENGINE_STORAGE_URL`` (a shared folder or an
+fsspec URL such as s3://bucket/prefix) one place for uploads and results; without them the
+engine keeps its SQLite store and files in its own data dir.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import os
+import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +35,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]  # the folder holding include
 LOCAL_FILE_ROOTS = (PROJECT_ROOT / "data" / "recordings", PROJECT_ROOT / "include" / "samples")
 DEFAULT_RATE_LIMIT_RPS = 50.0  # per tenant when keyed (the hosted PyAI's default)
 DEFAULT_RATE_LIMIT_BURST = 100
+DEFAULT_LEASE_S = 60.0  # a shared-queue claim's lifetime unless its engine renews it
 MAX_JSON_BYTES = 1024 * 1024
 
 _TRUE = ("1", "true", "yes", "on")
@@ -133,6 +140,23 @@ class EngineConfig:
     max_attempts: int = MAX_ATTEMPTS
     list_default_limit: int = 20
     list_max_limit: int = 100
+    # Several engines: one PostgreSQL queue and one storage location (docs/engine-scaling.md).
+    queue_url: str | None = None  # postgresql://...; None = SQLite in the data dir (one engine)
+    storage_url: str | None = None  # a shared folder / file:// / fsspec URL; None = the data dir
+    instance_id: str | None = None  # this engine's name in the queue; None = "<hostname>:<port>"
+    lease_s: float = DEFAULT_LEASE_S
+
+    def instance_id_in_force(self) -> str:
+        return self.instance_id or f"{socket.gethostname()}:{self.port}"
+
+    def private_dirs(self) -> tuple[Path, ...]:
+        """Folders holding jobs' audio and results (every tenant's): never readable through file://."""
+        from .storage import local_root
+
+        dirs = [self.data_dir]
+        if self.storage_url and (root := local_root(self.storage_url)) is not None:
+            dirs.append(root)
+        return tuple(dirs)
 
     @property
     def max_upload_bytes(self) -> int:
@@ -187,6 +211,21 @@ class EngineConfig:
                 ipaddress.ip_network(network, strict=False)
             except ValueError:
                 return f"CALLMINE_ENGINE_ALLOWED_NETWORKS: {network!r} is not a network (CIDR such as 10.0.5.0/24)"
+        return self.queue_problem()
+
+    def queue_problem(self) -> str | None:
+        if not self.queue_url:
+            return None
+        scheme = self.queue_url.split("://", 1)[0].lower() if "://" in self.queue_url else ""
+        if scheme not in ("postgresql", "postgres"):
+            return ("CALLMINE_ENGINE_QUEUE_URL must be a PostgreSQL URL (postgresql://user@host:5432/db); "
+                    "leave it unset for the embedded SQLite store")
+        if not self.storage_url:
+            return ("CALLMINE_ENGINE_QUEUE_URL (a queue shared by several engines) needs CALLMINE_ENGINE_STORAGE_URL "
+                    "(a folder or object store every engine reaches): an upload kept in one engine's data dir "
+                    "could not be processed by another")
+        if self.lease_s < 1:
+            return "CALLMINE_ENGINE_LEASE_S must be at least 1 second"
         return None
 
     @classmethod
@@ -226,6 +265,10 @@ class EngineConfig:
             rate_limit_burst=_int(env, "CALLMINE_ENGINE_RATE_LIMIT_BURST", 0) if burst else None,
             job_timeout_s=_float(env, "CALLMINE_ENGINE_JOB_TIMEOUT_S", 1800.0),
             signed_url_ttl_s=_float(env, "CALLMINE_ENGINE_SIGNED_URL_TTL_S", 3600.0),
+            queue_url=env.get("CALLMINE_ENGINE_QUEUE_URL", "").strip() or None,
+            storage_url=env.get("CALLMINE_ENGINE_STORAGE_URL", "").strip() or None,
+            instance_id=env.get("CALLMINE_ENGINE_INSTANCE_ID", "").strip() or None,
+            lease_s=_float(env, "CALLMINE_ENGINE_LEASE_S", DEFAULT_LEASE_S),
         )
 
 
@@ -267,6 +310,16 @@ def parse_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None 
     parser.add_argument("--rate-limit-rps", type=_rate, default=base.rate_limit_rps,
                         help="per-tenant requests per second ('off' or 0 disables)")
     parser.add_argument("--rate-limit-burst", type=int, default=base.rate_limit_burst)
+    parser.add_argument("--queue-url", default=base.queue_url,
+                        help="PostgreSQL URL of a job queue shared by several engines (default: SQLite in the data "
+                        "dir); prefer the environment variable or PGPASSWORD/PGPASSFILE for the password")
+    parser.add_argument("--storage-url", default=base.storage_url,
+                        help="folder or fsspec URL (s3://bucket/prefix) for uploads and results, shared by the "
+                        "engines of one queue (default: the data dir)")
+    parser.add_argument("--instance-id", default=base.instance_id,
+                        help="this engine's name in a shared queue, unique per engine (default: hostname:port)")
+    parser.add_argument("--lease-s", type=float, default=base.lease_s,
+                        help="seconds a shared-queue claim lives unless renewed (renewed every third of it)")
     args = parser.parse_args(argv)
     base.host = args.host
     base.port = args.port
@@ -288,4 +341,8 @@ def parse_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None 
     base.allowed_networks = _list(args.allowed_networks)
     base.rate_limit_rps = args.rate_limit_rps
     base.rate_limit_burst = args.rate_limit_burst
+    base.queue_url = args.queue_url or None
+    base.storage_url = args.storage_url or None
+    base.instance_id = args.instance_id or None
+    base.lease_s = args.lease_s
     return base

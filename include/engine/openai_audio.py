@@ -5,7 +5,7 @@ Built on the jobs machinery rather than beside it: the upload becomes an ordinar
 in OpenAI's shapes. So these requests share the one queue and worker pool with the jobs
 API (fair order, one place sizing CPU use, worker crash/timeout handling and recycling,
 input deleted after processing) instead of competing with it from a second pool; the
-handler itself only polls SQLite, so the event loop never blocks on CPU work. The job
+handler itself only polls the job store, so the event loop never blocks on CPU work. The job
 stays visible through the jobs API (``GET /v1/transcription/jobs/{id}``) like any other.
 
 Mono in, one voice out: no diarization here (callmine sends a stereo call as one request
@@ -32,7 +32,7 @@ from .bodies import read_multipart
 from .config import EngineConfig
 from .jobs import Engine
 from .problems import ProblemError, invalid
-from .results import result_file, to_srt, to_vtt
+from .results import to_srt, to_vtt
 from .speech.models import AVAILABLE_MODELS
 from .store import TERMINAL
 from .submission import MULTIPART_OVERHEAD, Submission, check_model, fingerprint, language_field
@@ -83,13 +83,13 @@ async def _transcribe(request: Request, config: EngineConfig, engine: Engine) ->
         raise
     filename = upload.filename or "audio"
     submission = Submission(options, None, upload.path, filename, fingerprint(options, audio_sha256=upload.sha256))
-    job, _ = engine.submit(owner, submission, None)
+    job, _ = await engine.submit(owner, submission, None)
     job = await _finished(engine, job.job_id)
     if job.status != "completed":
         error = job.error or {}
         code = error.get("code", "processing_failed")
         raise ProblemError(400 if code in _FILE_ERRORS else 500, code, error.get("message", "transcription failed"))
-    document = json.loads(result_file(engine.data_dir, job.job_id, "result").read_text(encoding="utf-8"))
+    document = json.loads(await engine.read_result(job.job_id, "result"))
     return _render(document, fmt, granularities)
 
 
@@ -121,7 +121,8 @@ def _fields(form: FormData, config: EngineConfig) -> tuple[str, set[str], dict[s
 
 
 async def _finished(engine: Engine, job_id: str) -> Any:
-    """Wait for the job to end: a cheap SQLite read per tick, backing off to 0.5 s."""
+    """Wait for the job to end: a cheap job-store read per tick, backing off to 0.5 s (on a shared
+    queue any engine may run the job)."""
     delay = 0.05
     while True:
         job = engine.store.get(job_id)

@@ -1,4 +1,8 @@
-"""Job documents as the API renders them and result files on disk (SRT/WebVTT: speech/subtitles.py)."""
+"""Job documents as the API renders them and result files (SRT/WebVTT: speech/subtitles.py).
+
+The files live in the engine's storage (storage.py): the data dir by default, where
+``result_dir``/``result_file`` name them, or a location shared by several engines.
+"""
 
 from __future__ import annotations
 
@@ -34,8 +38,12 @@ def is_offloaded(job: JobRow, threshold: int) -> bool:
 
 
 def full_result(data_dir: Path, job: JobRow, link: Linker) -> str:
-    """Result document from disk with freshly signed `formats` URLs spliced in."""
-    core = result_file(data_dir, job.job_id, "result").read_text(encoding="utf-8")
+    """Result document from the data dir with freshly signed `formats` URLs spliced in."""
+    return splice_formats(result_file(data_dir, job.job_id, "result").read_text(encoding="utf-8"), job, link)
+
+
+def splice_formats(core: str, job: JobRow, link: Linker) -> str:
+    """The stored result document (``core``) with freshly signed `formats` URLs spliced in."""
     formats = {kind: link(kind, job.job_id) for kind in job.formats}
     body = core.rstrip()
     sep = "" if body.endswith("{}") else ","

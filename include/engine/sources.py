@@ -1,9 +1,9 @@
 """Where audio may come from: ``file://`` under the configured roots, ``http(s)://`` (guarded in outbound.py).
 
 A ``file://`` URL is accepted only when its path, resolved with every symlink followed,
-is an existing regular file inside one of the roots and outside the data dir (other
-tenants' uploads and results live there). Everything else gets ONE message, the same
-whether the file exists or not, naming no path. The check runs at submit and again
+is an existing regular file inside one of the roots and outside the data dir and any shared
+storage folder (other tenants' uploads and results live there). Everything else gets ONE
+message, the same whether the file exists or not, naming no path. The check runs at submit and again
 right before processing (the file system may have changed in between).
 """
 
@@ -38,8 +38,10 @@ def _resolved_roots(roots: Iterable[Path]) -> list[Path]:
     return resolved
 
 
-def resolve_file_url(url: str, roots: Iterable[Path], data_dir: Path) -> Path:
-    """The real path of an allowed ``file://`` URL; SourceRefused (no detail) otherwise."""
+def resolve_file_url(url: str, roots: Iterable[Path], data_dir: Path, private: Iterable[Path] = ()) -> Path:
+    """The real path of an allowed ``file://`` URL; SourceRefused (no detail) otherwise.
+
+    ``data_dir`` and every folder of ``private`` (a shared storage folder) are never readable."""
     parts = urlsplit(url)
     if parts.scheme.lower() != "file" or parts.netloc not in ("", "localhost") or parts.query or parts.fragment:
         raise SourceRefused()
@@ -58,10 +60,11 @@ def resolve_file_url(url: str, roots: Iterable[Path], data_dir: Path) -> Path:
         raise SourceRefused()
     if not any(real.is_relative_to(root) for root in allowed):
         raise SourceRefused()
-    try:
-        inside_data = real.is_relative_to(data_dir.resolve())
-    except (OSError, RuntimeError):
-        inside_data = True
-    if inside_data:
-        raise SourceRefused()
+    for folder in (data_dir, *private):
+        try:
+            inside_data = real.is_relative_to(Path(folder).resolve())
+        except (OSError, RuntimeError):
+            inside_data = True
+        if inside_data:
+            raise SourceRefused()
     return real

@@ -188,7 +188,7 @@ def check_audio_url(url: str, config: EngineConfig) -> None:
                            "use file://, http:// or https://")
     if scheme == "file":
         try:
-            resolve_file_url(url, config.file_roots_in_force(), config.data_dir)
+            resolve_file_url(url, config.file_roots_in_force(), config.data_dir, config.private_dirs())
         except SourceRefused:
             raise ProblemError(422, "unprocessable", FILE_URL_REFUSED) from None
 

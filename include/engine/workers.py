@@ -18,6 +18,7 @@ import json
 import multiprocessing
 import os
 import signal
+import sys
 import traceback
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -142,8 +143,27 @@ def _failure(exc: Exception) -> dict[str, Any]:
     return {"ok": False, "code": "processing_failed", "message": f"processing failed: {name}: {text}"}
 
 
+def _die_with_parent() -> None:
+    """Linux: SIGKILL this worker when the engine that spawned it dies.
+
+    A killed engine (SIGKILL, OOM) cannot stop its workers; an orphan would go on processing
+    a job that the queue hands to another engine once the dead engine's lease expires."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    parent = multiprocessing.parent_process()
+    if parent is not None and os.getppid() != parent.pid:  # the engine died before prctl
+        os._exit(1)
+
+
 def worker_main(conn: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when workers stop
+    _die_with_parent()
     while True:
         try:
             task = conn.recv()

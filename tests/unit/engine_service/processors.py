@@ -3,6 +3,8 @@
 `transcribe(path, options)` mimics the speech core facade: one segment per second of audio
 (duration read with PyAV). The file name steers it:
   - `sleep-<N>ms` sleeps N milliseconds first (to observe queued/processing, restarts);
+  - `hold-on-<instance>-<N>ms` sleeps N milliseconds only on the engine of that instance id
+    (``CALLMINE_ENGINE_INSTANCE_ID``): a job that stays busy on one engine and is quick on another;
   - `raise` raises RuntimeError; `crash` kills the worker process (os._exit);
   - `big` produces a large document (offloaded to result_url).
 """
@@ -36,6 +38,9 @@ def transcribe(path: str, options: Any) -> Result:
     sleep = re.search(r"sleep-(\d+)ms", name)
     if sleep:
         time.sleep(int(sleep.group(1)) / 1000)
+    hold = re.search(r"hold-on-([A-Za-z0-9-]+)-(\d+)ms", name)
+    if hold and os.environ.get("CALLMINE_ENGINE_INSTANCE_ID") == hold.group(1):
+        time.sleep(int(hold.group(2)) / 1000)
     if "raise" in name:
         raise RuntimeError("processor exploded on purpose")
     if "crash" in name:
@@ -61,3 +66,19 @@ def transcribe(path: str, options: Any) -> Result:
         "model": options.model,
     }
     return Result(document)
+
+
+PROCESSING_LOG_ENV = "CALLMINE_TEST_PROCESSING_LOG"
+_JOB_ID = re.compile(r"(job_[0-9a-f]{24})")
+
+
+def transcribe_recorded(path: str, options: Any) -> Result:
+    """``transcribe``, after recording the call: one empty file per call in ``$CALLMINE_TEST_PROCESSING_LOG``
+    named ``<job id>.<engine instance>.<worker pid>.<ns>`` (the job id is in the audio file's name:
+    ``<storage>/audio/<job id>_<name>``). The shared-queue tests count processing per job with it."""
+    folder = os.environ.get(PROCESSING_LOG_ENV)
+    match = _JOB_ID.search(os.path.basename(path))
+    if folder and match:
+        instance = os.environ.get("CALLMINE_ENGINE_INSTANCE_ID", "engine")
+        open(os.path.join(folder, f"{match.group(1)}.{instance}.{os.getpid()}.{time.time_ns()}"), "x").close()
+    return transcribe(path, options)
