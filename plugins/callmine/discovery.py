@@ -1,8 +1,31 @@
-"""Find the recordings of one call date under a source (local folder or fsspec URL).
+"""Find the recordings of some call dates under a source (local folder or fsspec URL).
 
 A recording's call date comes from a ``YYYY/MM/DD/`` path, else a ``YYYY-MM-DD`` in its
 file name, else its modification time (UTC). Only audio files count; anything else is
-skipped with a log line.
+skipped with a log line. One pass serves several dates (a run's day and its lookback days).
+
+What is listed (the source may hold years of calls; listing it all is the slow part):
+
+- **Dated layout**: the root's top level holds year folders (4 digits). Then only the
+  layout's skeleton is listed one level at a time (each year folder, each ``MM`` folder in
+  it: about 13 small listings per year of archive), and then each wanted day's
+  ``YYYY/MM/DD/`` folder, recursively. This finds every wanted recording: a file below a
+  valid ``YYYY/MM/DD/`` folder takes that folder's date (the path wins over a date in its
+  name), so no other day folder can hold one. A wanted day without a folder is an empty
+  day, not an error.
+- **Outside the layout** (a mixed root): loose files and non-year folders at the top, and
+  anything in a year or month folder that is not a month or a valid day folder
+  (``2026/notes/``, ``2026/11/x.wav``, ``2026/02/30/``, ``2026/11/5/``), are listed fully
+  and dated like any file (path, name, modification time). A mixed root never loses a
+  recording; its loose part costs a full listing of that part, and the log names it. A
+  4-digit folder that is not a year (an agent number) is no trap either: what is in it is
+  outside the layout, so it is listed fully.
+- **Flat layout**: no year folder at the top: the whole tree is walked, as before.
+  ``full_walk=True`` walks the whole tree whatever the layout (comparisons, or a source
+  whose layout you do not trust).
+
+The log says which day folders were listed (or that one is missing), how many files were
+listed and how long it took, what was outside the layout, and why a full walk happened.
 
 Hostile sources never crash a run, and no file disappears without a log line naming it
 (names are logged escaped: undecodable bytes as ``\\xNN``, newlines as ``\\n``):
@@ -41,13 +64,16 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any
 
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
+
+from callmine.object_store import filesystem
 
 from callmine.probe import probe_audio
 from callmine.recordings import AUDIO_EXTENSIONS, Recording, make_call_id
@@ -56,6 +82,9 @@ log = logging.getLogger(__name__)
 
 _PATH_DATE = re.compile(r"(?:^|/)(\d{4})/(\d{2})/(\d{2})/")
 _NAME_DATE = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")
+# The folder names of the dated layout, with the digits ``_PATH_DATE`` takes (so both agree).
+_YEAR_FOLDER = re.compile(r"\d{4}")
+_MONTH_OR_DAY_FOLDER = re.compile(r"\d{2}")
 
 
 def _valid_date(y: str, m: str, d: str) -> date | None:
@@ -105,19 +134,32 @@ def audio_format(path: str) -> str | None:
 
 @dataclass(slots=True)
 class Discovery:
-    recordings: list[Recording] = field(default_factory=list)
+    recordings: list[Recording] = field(default_factory=list)  # of every wanted date, in path order
     ignored: list[str] = field(default_factory=list)  # not audio (or not a regular file)
     already_loaded: list[str] = field(default_factory=list)  # call_ids skipped
-    other_dates: int = 0
+    already_loaded_by_date: dict[date, int] = field(default_factory=dict)
+    other_dates: int = 0  # audio files listed whose call date is none of the wanted ones
     # Skipped with a warning; names as the log shows them (escaped, see ``printable``).
     unrepresentable: list[str] = field(default_factory=list)  # name cannot be a source URI
     outside_root: list[str] = field(default_factory=list)  # symlinks leading out of the source
     unsettled: list[str] = field(default_factory=list)  # changed or vanished while probed: next run
     unlisted: list[str] = field(default_factory=list)  # folders that could not be listed
+    # How the source was listed (the log says the same): the folders listed recursively,
+    # relative to the root and escaped: the wanted days' ("2026/11/20/"), then those outside
+    # the dated layout ("inbox/"); or [""], the whole tree, with the reason in ``full_walk``.
+    listed: list[str] = field(default_factory=list)
+    outside_files: int = 0  # files outside the dated layout taken from its folders' listings (loose files)
+    full_walk: str | None = None
+    files_listed: int = 0
+
+    def of_date(self, day: date) -> list[Recording]:
+        """The recordings of one call date, in path order."""
+        return [r for r in self.recordings if r.call_date == day.isoformat()]
 
 
 def source_filesystem(source_uri: str) -> tuple[fsspec.AbstractFileSystem, str]:
-    fs, root = fsspec.core.url_to_fs(source_uri)
+    """The source's filesystem, with its credentials (callmine.object_store: connection or environment)."""
+    fs, root = filesystem(source_uri)
     if isinstance(fs, LocalFileSystem):
         # "/a/x/../b", "/a/./b" and "/a//b" are one folder: one spelling, so one set of call ids.
         root = os.path.normpath(root)
@@ -214,6 +256,128 @@ def _list_local(fs: fsspec.AbstractFileSystem, root: str,
     return found
 
 
+def _ls(fs: fsspec.AbstractFileSystem, folder: str, local: bool,
+        on_error: Callable[[OSError], None]) -> list[dict[str, Any]]:
+    """One level of ``folder``. Locally, a folder that cannot be listed is reported (as in
+    ``_list_local``); other filesystems raise, as their full walk does. A folder listed as
+    its own entry (an object store's folder marker) is left out."""
+    if local:
+        try:
+            entries = fs.ls(folder, detail=True)
+        except OSError as exc:
+            on_error(exc)
+            return []
+    else:
+        fs.invalidate_cache(folder)  # an object store's cached listing may predate today's uploads
+        entries = fs.ls(folder, detail=True)
+    return [info for info in entries if not (info.get("type") == "directory" and info["name"].rstrip("/") == folder)]
+
+
+def _walk(fs: fsspec.AbstractFileSystem, path: str, local: bool,
+          on_error: Callable[[OSError], None]) -> dict[str, dict[str, Any]]:
+    """Every non-folder entry under ``path`` (``path`` itself if it is not a folder)."""
+    if local:
+        return _list_local(fs, path, on_error)
+    return fs.find(path, detail=True)  # type: ignore[return-value]
+
+
+def _is_folder(info: dict[str, Any], name: str, parent: str) -> bool:
+    # Local symlinks to folders are "other" in a listing: never followed (see ``_local_entry``).
+    return info.get("type") == "directory" and name != parent
+
+
+def _list_source(fs: fsspec.AbstractFileSystem, root: str, dates: set[date], local: bool, full_walk: bool,
+                 on_error: Callable[[OSError], None], found: Discovery) -> dict[str, dict[str, Any]]:
+    """The entries to look at for ``dates``: the wanted day folders of a dated layout plus
+    everything outside it, or the whole tree (see the module docstring)."""
+    shown_root = printable(fs.unstrip_protocol(root))
+    base = root.rstrip("/")
+    started = time.monotonic()
+
+    def rel(path: str) -> str:
+        return printable(path[len(base) + 1:] if path.startswith(base + "/") else path)
+
+    def expand(entries: list[dict[str, Any]]) -> tuple[dict[str, dict[str, Any]], list[str]]:
+        """Listed entries as files: folders walked whole, files as they are; and the folders walked."""
+        files: dict[str, dict[str, Any]] = {}
+        folders = []
+        for info in entries:
+            name = info["name"].rstrip("/")
+            if _is_folder(info, name, root):
+                files.update(_walk(fs, name, local, on_error))
+                folders.append(name)
+            else:
+                files[name] = info
+        return files, folders
+
+    def walked_whole(listing: dict[str, dict[str, Any]], why: str) -> dict[str, dict[str, Any]]:
+        found.listed, found.full_walk, found.files_listed = [""], why, len(listing)
+        log.info("source %s: walked the whole tree because %s: %d file(s) listed in %.1f s",
+                 shown_root, why, len(listing), time.monotonic() - started)
+        return listing
+
+    if full_walk:
+        return walked_whole(_walk(fs, root, local, on_error), "a full walk was asked for (full_walk=True)")
+    top = _ls(fs, root, local, on_error)
+    years, outside = [], []
+    for info in top:
+        name = info["name"].rstrip("/")
+        if _is_folder(info, name, root) and _YEAR_FOLDER.fullmatch(name.rsplit("/", 1)[-1]):
+            years.append(name)
+        else:
+            outside.append(info)
+    if not years:
+        # The top level is listed already: walk its folders (listing a flat root again would cost as much).
+        return walked_whole(expand(outside)[0], "its top level holds no year folder (YYYY/): a flat layout")
+
+    day_folders: dict[date, list[str]] = {}
+    for year in sorted(years):
+        for info in _ls(fs, year, local, on_error):
+            month = info["name"].rstrip("/")
+            if not (_is_folder(info, month, year) and _MONTH_OR_DAY_FOLDER.fullmatch(month.rsplit("/", 1)[-1])):
+                outside.append(info)
+                continue
+            for day_info in _ls(fs, month, local, on_error):
+                folder = day_info["name"].rstrip("/")
+                y, m, d = year.rsplit("/", 1)[-1], month.rsplit("/", 1)[-1], folder.rsplit("/", 1)[-1]
+                day = (_valid_date(y, m, d) if _is_folder(day_info, folder, month)
+                       and _MONTH_OR_DAY_FOLDER.fullmatch(d) else None)
+                if day is None:
+                    outside.append(day_info)
+                else:
+                    day_folders.setdefault(day, []).append(folder)
+
+    listing: dict[str, dict[str, Any]] = {}
+    for day in sorted(dates):
+        if not day_folders.get(day):
+            log.info("source %s: no folder %s/ for call date %s: no recordings of that day in the dated layout",
+                     shown_root, f"{day:%Y/%m/%d}", day.isoformat())
+        for folder in day_folders.get(day, []):
+            files = _walk(fs, folder, local, on_error)
+            listing.update(files)
+            found.listed.append(rel(folder) + "/")
+            log.info("source %s: listed %s/ for call date %s: %d file(s)", shown_root, rel(folder),
+                     day.isoformat(), len(files))
+    days_listed = len(found.listed)
+    if outside:
+        outside.sort(key=lambda info: info["name"])
+        files, folders = expand(outside)
+        listing.update(files)
+        found.listed += [rel(folder) + "/" for folder in folders]
+        found.outside_files = len(outside) - len(folders)
+        shown = ", ".join(rel(info["name"].rstrip("/")) + ("/" if info["name"].rstrip("/") in folders else "")
+                          for info in outside[:10]) + (f" and {len(outside) - 10} more" if len(outside) > 10 else "")
+        log.info("source %s: %d entr%s outside the YYYY/MM/DD/ layout (%d folder(s) walked, %d file(s)), listed "
+                 "fully (their recordings are dated by path, file name or modification time): %d file(s) in %s",
+                 shown_root, len(outside), "y" if len(outside) == 1 else "ies", len(folders), found.outside_files,
+                 len(files), shown)
+    found.files_listed = len(listing)
+    log.info("source %s is laid out by date: listed %d day folder(s) for %d call date(s) and %d entr%s outside "
+             "the layout instead of the whole tree: %d file(s) in %.1f s", shown_root, days_listed, len(dates),
+             len(outside), "y" if len(outside) == 1 else "ies", len(listing), time.monotonic() - started)
+    return listing
+
+
 def find_recordings(
     source_uri: str,
     call_date: date,
@@ -221,17 +385,39 @@ def find_recordings(
     skip_call_ids: Iterable[str] = (),
     probe: bool = True,
     max_duration_s: float | None = None,
+    full_walk: bool = False,
 ) -> Discovery:
     """Recordings whose call date is ``call_date``, minus ``skip_call_ids`` (already loaded).
 
     ``max_duration_s``: the provider's limit on one recording; longer ones are kept as
     failed (``probe_error``) and never submitted. Needs ``probe`` (the duration comes from it).
+    ``full_walk``: list the whole tree even when it is laid out by date.
     """
+    return find_recordings_of_dates(source_uri, {call_date: skip_call_ids}, probe=probe,
+                                    max_duration_s=max_duration_s, full_walk=full_walk)
+
+
+def find_recordings_of_dates(
+    source_uri: str,
+    dates: Mapping[date, Iterable[str]],
+    *,
+    probe: bool = True,
+    max_duration_s: float | None = None,
+    full_walk: bool = False,
+) -> Discovery:
+    """Recordings of several call dates in one pass over the source.
+
+    ``dates`` maps each wanted call date to the call ids to skip on it (already loaded);
+    each recording keeps its own ``call_date`` (``Discovery.of_date`` picks one date's).
+    ``full_walk`` lists the whole tree even when it is laid out by date.
+    """
+    if not dates:
+        raise ValueError("no call date to find recordings of")
     fs, root = source_filesystem(source_uri)
     if not fs.exists(root):
         # An empty day is normal; a missing source is a misconfiguration, not "no calls".
         raise FileNotFoundError(f"recordings source {source_uri!r} does not exist (CALLMINE_SOURCE_URI / param source_uri)")
-    skip = set(skip_call_ids)
+    skip = {day: set(ids) for day, ids in dates.items()}
     found = Discovery()
     local = isinstance(fs, LocalFileSystem)
     real_root = os.path.realpath(root) if local else ""
@@ -244,40 +430,42 @@ def find_recordings(
                     exc.strerror or exc)
         found.unlisted.append(folder)
 
-    listing: dict[str, dict[str, Any]] = (
-        _list_local(fs, root, unlistable) if local else fs.find(root, detail=True)  # type: ignore[assignment]
-    )
+    listing = _list_source(fs, root, set(skip), local, full_walk, unlistable, found)
+    below_root = root.rstrip("/") + "/"
     for path, info in sorted(listing.items()):
         if info.get("type") == "directory":
             continue
-        shown = printable(path)
         if local and (info.get("islink") or info.get("type") != "file"):
             info, problem, outside = _local_entry(fs, path, info, real_root)
             if problem:
+                shown = printable(path)
                 log.warning("ignoring %s: %s", shown, problem)
                 if outside:
                     found.outside_root.append(shown)
                 else:
                     found.ignored.append(path)
                 continue
-        rel = path[len(root.rstrip("/")) + 1 :] if path.startswith(root.rstrip("/") + "/") else path
+        rel = path[len(below_root) :] if path.startswith(below_root) else path
         fmt = audio_format(path)
         if fmt is None:
-            log.info("skipping %s: not an audio file (%s)", shown, ", ".join(sorted(AUDIO_EXTENSIONS)))
+            log.info("skipping %s: not an audio file (%s)", printable(path), ", ".join(sorted(AUDIO_EXTENSIONS)))
             found.ignored.append(path)
             continue
         modified = modified_time(info)
-        if call_date_of(rel, modified) != call_date:
+        call_date = call_date_of(rel, modified)
+        if call_date not in skip:
             found.other_dates += 1
             continue
         uri = fs.unstrip_protocol(path)
         if reason := _unrepresentable(fs, path, uri, check_round_trip):
+            shown = printable(path)
             log.warning("skipping %s: %s; rename it and the next run takes it", shown, reason)
             found.unrepresentable.append(shown)
             continue
         call_id = make_call_id(uri)
-        if call_id in skip:
+        if call_id in skip[call_date]:
             found.already_loaded.append(call_id)
+            found.already_loaded_by_date[call_date] = found.already_loaded_by_date.get(call_date, 0) + 1
             continue
         recording = Recording(
             call_id=call_id,
@@ -290,6 +478,7 @@ def find_recordings(
         if probe:
             probe_recording(fs, path, recording, max_duration_s=max_duration_s)
             if change := _change_since_listing(fs, path, info):
+                shown = printable(path)
                 log.warning("skipping %s (%s) this run: %s; the next run takes the settled file", shown,
                             call_id, change)
                 found.unsettled.append(shown)

@@ -49,6 +49,14 @@ def split_conn_id(uri: str) -> tuple[str, str | None]:
     return urlunsplit(parts._replace(netloc=bucket)), conn_id or None
 
 
+def with_conn_id(uri: str, conn_id: str | None) -> str:
+    """``s3://bucket/key`` -> ``s3://conn_id@bucket/key`` (a recording opened with its source's connection)."""
+    parts = urlsplit(uri)
+    if not conn_id or parts.scheme not in S3_PROTOCOLS or "@" in parts.netloc:
+        return uri
+    return urlunsplit(parts._replace(netloc=f"{conn_id}@{parts.netloc}"))
+
+
 def storage_options(uri: str, conn_id: str | None = None) -> dict[str, Any]:
     """s3fs keyword arguments for ``uri`` (empty: local paths, or the environment's credentials)."""
     uri, named = split_conn_id(uri)

@@ -13,7 +13,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from callmine.discovery import find_recordings
+from callmine.discovery import find_recordings_of_dates
 from callmine.insights.analyzers import analyzer_identity
 from callmine.config import resolve_uri
 from callmine.providers import AVAILABLE as PROVIDERS
@@ -67,6 +67,9 @@ def plan_day(settings: RunSettings, batch_size: int, lookback_days: int = 0) -> 
     attempt failed as retryable; they keep their own call date. Also plans insights
     catch-up: loaded calls whose insights are missing, failed, or made by another
     analyzer, model or prompt version (they are analyzed, not transcribed).
+
+    One discovery pass serves the day and its lookback days (a source laid out by date
+    has only their ``YYYY/MM/DD/`` folders listed; see ``callmine.discovery``).
     """
     call_date = date.fromisoformat(settings.call_date)
     warehouse = Warehouse(resolve_uri(settings.warehouse_uri))
@@ -74,25 +77,30 @@ def plan_day(settings: RunSettings, batch_size: int, lookback_days: int = 0) -> 
     skip = set() if settings.reprocess else warehouse.completed_call_ids(call_date)
     # The provider's limit on one recording (longer ones fail before any upload).
     max_duration = float(os.environ["CALLMINE_MAX_DURATION_S"]) if os.environ.get("CALLMINE_MAX_DURATION_S") else None
-    found = find_recordings(source, call_date, skip_call_ids=skip, max_duration_s=max_duration)
-    earlier: list = []
+    # Each day with the call ids to skip on it; one pass over the source finds them all.
+    wanted: dict[date, set[str]] = {call_date: skip}
     for back in range(1, max(0, lookback_days) + 1):
         day = call_date - timedelta(days=back)
-        settled = {cid for cid, (status, retryable) in warehouse.call_states(day).items()
-                   if not (status == "failed" and retryable)}
-        late = find_recordings(source, day, skip_call_ids=settled, max_duration_s=max_duration).recordings
+        wanted[day] = {cid for cid, (status, retryable) in warehouse.call_states(day).items()
+                       if not (status == "failed" and retryable)}
+    found = find_recordings_of_dates(source, wanted, max_duration_s=max_duration)
+    todays = found.of_date(call_date)
+    earlier: list = []
+    for day in list(wanted)[1:]:
+        late = found.of_date(day)
         if late:
             log.info("lookback: %d recording(s) of %s not loaded yet or failed as retryable", len(late), day)
         earlier += late
     reanalyze = sorted(stale_insights(warehouse, call_date, settings.insights, skip))
-    batches = make_batches(found.recordings + earlier, settings, batch_size, reanalyze)
-    unreadable = sum(1 for r in found.recordings + earlier if r.probe_error)
+    batches = make_batches(todays + earlier, settings, batch_size, reanalyze)
+    unreadable = sum(1 for r in todays + earlier if r.probe_error)
     log.info(
         "call date %s: %d recording(s) to transcribe (%d unreadable) + %d from the %d day(s) before, "
         "%d already loaded, %d of them to analyze again (insights missing or stale), %d batch(es); "
-        "%d non-audio file(s) ignored, %d recording(s) of other dates; skipped with a warning: %d still changing, "
-        "%d outside the source root, %d with names that cannot be stored, %d unlistable folder(s)",
-        settings.call_date, len(found.recordings), unreadable, len(earlier), lookback_days, len(found.already_loaded),
+        "%d non-audio file(s) ignored, %d listed recording(s) of other dates; skipped with a warning: "
+        "%d still changing, %d outside the source root, %d with names that cannot be stored, %d unlistable folder(s)",
+        settings.call_date, len(todays), unreadable, len(earlier), lookback_days,
+        found.already_loaded_by_date.get(call_date, 0),
         len(reanalyze), len(batches), len(found.ignored), found.other_dates, len(found.unsettled),
         len(found.outside_root), len(found.unrepresentable), len(found.unlisted),
     )

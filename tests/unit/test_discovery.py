@@ -40,7 +40,8 @@ def test_only_the_days_recordings_are_found(tmp_path):
     write_wav(tmp_path / "flat/c-2026-11-20.wav")
     found = find_recordings(str(tmp_path), DAY)
     assert sorted(r.filename for r in found.recordings) == ["a.wav", "c-2026-11-20.wav"]
-    assert found.other_dates == 1
+    # A dated layout: 2026/11/21/ is never listed, so b.wav is not even counted as another date's.
+    assert (found.listed, found.other_dates) == (["2026/11/20/", "flat/"], 0)
 
 
 def test_modification_time_dates_undated_files(tmp_path):

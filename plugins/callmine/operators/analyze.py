@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
+from callmine.object_store import split_conn_id, with_conn_id
 from callmine.config import resolve_uri
 from callmine.recordings import Batch
 from callmine.triggers.insights import LLMInsightsTrigger
@@ -67,6 +68,8 @@ class AnalyzeBatchOperator(BaseOperator):
         warehouse = self._warehouse(batch)
         input_uri = warehouse.stage_json(batch.settings.run_key, insights_stage_name(batch.batch_id),
                                          json.dumps([call_to_json(c) for c in calls]).encode())
+        # The trigger reads it with the warehouse's connection (a connection id, never a secret).
+        input_uri = with_conn_id(input_uri, split_conn_id(batch.settings.warehouse_uri)[1])
         self.log.info("batch %s: %d call(s) to the LLM (%d at a time)", batch.batch_id, len(calls),
                       self.llm_concurrency)
         self.defer(

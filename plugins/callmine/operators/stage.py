@@ -13,11 +13,11 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-import fsspec
 import httpx
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
 
+from callmine.object_store import open_file
 from callmine.config import resolve_uri
 from callmine.errors import ProviderError
 from callmine.operators.failures import records_failure
@@ -107,7 +107,7 @@ class StageBatchOperator(BaseOperator):
 
             def parse(rec: Recording, request_id: str) -> FetchedTranscript | BaseException:
                 try:
-                    with fsspec.open(raw_answer_uri(prefix, request_id), "rb") as handle:
+                    with open_file(raw_answer_uri(prefix, request_id)) as handle:
                         raw = json.load(handle)
                     return provider.parse(raw, request_for(rec, batch), rec.duration_s)
                 except Exception as exc:  # one bad answer fails its call, not the batch

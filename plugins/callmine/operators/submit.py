@@ -26,7 +26,7 @@ from typing import Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from callmine.object_store import open_file
+from callmine.object_store import open_file, split_conn_id
 from callmine.operators.failures import records_failure
 from callmine.providers import get_provider
 from callmine.providers.base import (
@@ -102,7 +102,7 @@ class SubmitBatchOperator(BaseOperator):
             if fatal:
                 return
             try:
-                outcome = provider.submit_job(request_for(rec, batch), _audio_source(rec))
+                outcome = provider.submit_job(request_for(rec, batch), _audio_source(rec, batch.settings.source_uri))
             except OSError as exc:
                 outcome = Rejected(f"cannot read recording: {exc}")
             with lock:
@@ -173,9 +173,12 @@ def _save_state(store: Any, state: dict[str, Any]) -> None:
         store.set(STATE_KEY, state)
 
 
-def _audio_source(rec: Recording) -> AudioSource:
-    """http(s) recordings are fetched by the provider; anything else is uploaded."""
+def _audio_source(rec: Recording, source_uri: str) -> AudioSource:
+    """http(s) recordings are fetched by the provider; anything else is uploaded.
+
+    Opened with the credentials of the run's source (``s3://<conn_id>@bucket/...``).
+    """
     if rec.source_uri.startswith(("http://", "https://")):
         return AudioSource(filename=rec.filename, url=rec.source_uri)
-    with open_file(rec.source_uri) as handle:
+    with open_file(rec.source_uri, conn_id=split_conn_id(source_uri)[1]) as handle:
         return AudioSource(filename=rec.filename, content=handle.read())

@@ -30,8 +30,11 @@ def raw_prefix(batch: Batch) -> str:
     """Where a synchronous service's raw answers for this batch are kept until staged."""
     from callmine.warehouse import Warehouse
 
+    from callmine.object_store import split_conn_id, with_conn_id
+
     warehouse = Warehouse(resolve_uri(batch.settings.warehouse_uri))
-    return warehouse.storage.url(warehouse.storage.path("_staging", batch.settings.run_key, RAW_DIR))
+    prefix = warehouse.storage.url(warehouse.storage.path("_staging", batch.settings.run_key, RAW_DIR))
+    return with_conn_id(prefix, split_conn_id(batch.settings.warehouse_uri)[1])  # the trigger writes with it
 
 
 def trigger_for(submission: dict[str, Any], deadline: float, poll_interval_s: float = 5.0,
@@ -40,11 +43,14 @@ def trigger_for(submission: dict[str, Any], deadline: float, poll_interval_s: fl
     batch = Batch.from_dict(submission["batch"])
     settings = batch.settings
     if submission.get("kind") == "request":
+        from callmine.object_store import split_conn_id, with_conn_id
         from callmine.triggers.requests import ProviderRequestsTrigger
 
         recordings = {r.call_id: r for r in batch.recordings}
+        source_conn = split_conn_id(settings.source_uri)[1]  # a connection id, never a secret
         items = [
-            {"request_id": request_id, "call_id": cid, "source_uri": recordings[cid].source_uri,
+            {"request_id": request_id, "call_id": cid,
+             "source_uri": with_conn_id(recordings[cid].source_uri, source_conn),
              "filename": recordings[cid].filename, "diarization": recordings[cid].diarization.value,
              "speakers": settings.speakers, "language": settings.language}
             for cid, request_id in sorted(submission["jobs"].items())

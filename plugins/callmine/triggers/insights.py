@@ -12,8 +12,9 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-import fsspec
 from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from callmine.object_store import open_file
 
 
 class LLMInsightsTrigger(BaseTrigger):
@@ -54,5 +55,5 @@ class LLMInsightsTrigger(BaseTrigger):
                             "results": [result_to_json(r) for r in results]})
 
     def _read_input(self) -> list[dict[str, Any]]:
-        with fsspec.open(self.input_uri, "rb") as handle:
+        with open_file(self.input_uri) as handle:
             return json.load(handle)
