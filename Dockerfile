@@ -30,6 +30,7 @@ COPY --chown=airflow:0 include/ /opt/airflow/include/
 # has it, so `callmine` imports the same way outside Airflow's own plugin loading.
 ENV PYTHONPATH=/opt/airflow:/opt/airflow/plugins
 
-# Fail the build, not the first task, if the install replaced Airflow or lacks the
-# metadata-DB driver that AIRFLOW__DATABASE__SQL_ALCHEMY_CONN (postgresql+psycopg) needs.
-RUN python -c "import airflow, psycopg, include; assert airflow.__version__ == '3.3.2', airflow.__version__"
+# Fail the build, not the first task, if the install replaced Airflow or lacks what
+# docker-compose.yaml's URLs need: psycopg (metadata DB, postgresql+psycopg), psycopg2
+# (Celery result backend, db+postgresql), redis and the Celery provider (CeleryExecutor).
+RUN python -c "import airflow, psycopg, psycopg2, redis, airflow.providers.celery.executors.celery_executor, include; assert airflow.__version__ == '3.3.2', airflow.__version__"

@@ -31,11 +31,16 @@ AIRFLOW_SERVICES = (
     "airflow-scheduler",
     "airflow-dag-processor",
     "airflow-triggerer",
+    "airflow-worker",
 )
 LONG_RUNNING = tuple(s for s in AIRFLOW_SERVICES if s != "airflow-init")
-# Where tasks (LocalExecutor: the scheduler) and triggers run, i.e. who calls the speech provider.
-PROVIDER_CALLERS = ("airflow-scheduler", "airflow-triggerer")
-DEFAULT_SERVICES = {"postgres", *AIRFLOW_SERVICES, "engine"}
+# Where tasks (CeleryExecutor: the workers) and triggers run, i.e. who calls the speech provider.
+PROVIDER_CALLERS = ("airflow-worker", "airflow-triggerer")
+DEFAULT_SERVICES = {"postgres", "redis", "object-store", "object-store-init", *AIRFLOW_SERVICES, "engine"}
+# Services that keep running, each with a healthcheck its dependants can wait on.
+HEALTHCHECKED = {"postgres", "redis", "object-store", *LONG_RUNNING, "engine"}
+# Only in the worker's environment: dumb-init signals the worker alone (Celery warm shutdown).
+WORKER_ONLY_ENV = {"DUMB_INIT_SETSID": "0"}
 ENGINE_COMMAND = [
     "python", "-m", "include.engine", "--host", "0.0.0.0", "--port", "8700", "--data-dir", "/data/engine",
 ]  # fmt: skip
@@ -157,6 +162,12 @@ def test_secrets_are_not_hard_coded() -> None:
             value = env[key]
             assert value.startswith("${") and ":?" in value and value.endswith("}"), (name, key, value)
     assert DUMMY_JWT not in COMPOSE_FILE.read_text()
+    # the only defaulted credentials are local dev values, each overridable from .env
+    assert raw["services"]["postgres"]["environment"]["POSTGRES_PASSWORD"] == "${POSTGRES_PASSWORD:-airflow}"
+    for name in AIRFLOW_SERVICES:
+        env = raw["services"][name]["environment"]
+        for key in ("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "AIRFLOW__CELERY__RESULT_BACKEND"):
+            assert ":${POSTGRES_PASSWORD:-airflow}@" in env[key], (name, key)
 
 
 def test_services(services: dict[str, Any]) -> None:
@@ -168,8 +179,13 @@ def test_airflow_services_share_image_build_and_env(services: dict[str, Any]) ->
     first = services[AIRFLOW_SERVICES[0]]
     assert first["build"] == {"context": str(REPO), "dockerfile": "Dockerfile"}
     for name in AIRFLOW_SERVICES[1:]:
-        for key in ("image", "build", "environment"):
+        for key in ("image", "build"):
             assert services[name][key] == first[key], (name, key)
+        env = dict(services[name]["environment"])
+        if name == "airflow-worker":
+            for key, value in WORKER_ONLY_ENV.items():
+                assert env.pop(key) == value
+        assert env == first["environment"], name
     for name in LONG_RUNNING:
         assert services[name]["user"] == "50000:0", name
     assert first["user"] == "0:0"  # airflow-init only, to chown a root-created ./data
@@ -177,11 +193,15 @@ def test_airflow_services_share_image_build_and_env(services: dict[str, Any]) ->
 
 def test_airflow_environment(tmp_path: Path, services: dict[str, Any]) -> None:
     env = services["airflow-scheduler"]["environment"]
-    assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
     assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == "postgresql+psycopg://airflow:airflow@postgres/airflow"
+    # the broker on the redis service, Celery's results in the metadata DB
+    assert env["AIRFLOW__CELERY__BROKER_URL"] == "redis://redis:6379/0"
+    assert env["AIRFLOW__CELERY__RESULT_BACKEND"] == "db+postgresql://airflow:airflow@postgres/airflow"
+    assert 1 <= int(env["AIRFLOW__CELERY__WORKER_CONCURRENCY"]) <= 32
     assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "False"
     assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://airflow-api-server:8080/execution/"
-    assert 1 <= int(env["AIRFLOW__CORE__PARALLELISM"]) <= 16
+    assert 1 <= int(env["AIRFLOW__CORE__PARALLELISM"]) <= 64
     # the secrets are the ones given in the environment, not values of the file
     assert env["AIRFLOW__API_AUTH__JWT_SECRET"] == DUMMY_JWT
     assert env["AIRFLOW__API__SECRET_KEY"] == DUMMY_SECRET_KEY
@@ -216,14 +236,22 @@ def test_pyai_connection_and_pipeline_env_follow_the_environment(tmp_path: Path)
 
 
 def test_startup_order(services: dict[str, Any]) -> None:
-    assert services["airflow-init"]["depends_on"] == {"postgres": {"condition": "service_healthy", "required": True}}
-    assert "db migrate" in (REPO / "docker" / "airflow-init.sh").read_text()
+    assert services["airflow-init"]["depends_on"] == {
+        "postgres": {"condition": "service_healthy", "required": True},
+        "object-store-init": {"condition": "service_completed_successfully", "required": True},
+    }
+    init_script = (REPO / "docker" / "airflow-init.sh").read_text()
+    assert "db migrate" in init_script and "pools import /opt/airflow/include/pools.json" in init_script
     assert services["airflow-init"]["command"] == ["bash", "/usr/local/bin/callmine-airflow-init"]
     assert services["airflow-init"].get("restart", "no") == "no"
     for name in LONG_RUNNING:
         deps = services[name]["depends_on"]
         assert deps["airflow-init"]["condition"] == "service_completed_successfully", name
         assert deps["postgres"]["condition"] == "service_healthy", name
+        assert deps["redis"]["condition"] == "service_healthy", name
+    # task processes (workers) and the executor (scheduler) need the Execution API
+    for name in ("airflow-worker", "airflow-scheduler", "airflow-triggerer"):
+        assert services[name]["depends_on"]["airflow-api-server"]["condition"] == "service_healthy", name
 
 
 def test_task_and_trigger_runners_start_after_the_engine(services: dict[str, Any]) -> None:
@@ -239,6 +267,7 @@ def test_commands(services: dict[str, Any]) -> None:
     assert services["airflow-scheduler"]["command"] == ["airflow", "scheduler"]
     assert services["airflow-dag-processor"]["command"] == ["airflow", "dag-processor"]
     assert services["airflow-triggerer"]["command"] == ["airflow", "triggerer"]
+    assert services["airflow-worker"]["command"] == ["airflow", "celery", "worker"]
 
 
 def test_api_server_port_and_healthcheck(services: dict[str, Any]) -> None:
@@ -252,11 +281,122 @@ def test_api_server_port_and_healthcheck(services: dict[str, Any]) -> None:
 def test_postgres(services: dict[str, Any], config: dict[str, Any]) -> None:
     pg = services["postgres"]
     assert pg["image"] == "postgres:16"
+    assert pg["environment"]["POSTGRES_PASSWORD"] == "airflow"  # local-only default, network-internal
     assert "pg_isready" in pg["healthcheck"]["test"]
     (volume,) = pg["volumes"]
     assert volume["type"] == "volume" and volume["target"] == "/var/lib/postgresql/data"
     assert volume["source"] in config["volumes"]
     assert "ports" not in pg  # the metadata DB stays on the compose network
+
+
+def test_every_long_running_service_has_a_healthcheck(services: dict[str, Any]) -> None:
+    for name in HEALTHCHECKED:
+        health = services[name].get("healthcheck")
+        assert health and health["test"][0] in ("CMD", "CMD-SHELL") and not health.get("disable"), name
+        assert services[name]["restart"] == "unless-stopped", name
+    # whoever waits for a service to be healthy waits on a service that has a healthcheck
+    for name, service in services.items():
+        for dep, how in service.get("depends_on", {}).items():
+            if how["condition"] == "service_healthy":
+                assert dep in HEALTHCHECKED, (name, dep)
+            if how["condition"] == "service_completed_successfully":
+                assert services[dep].get("restart", "no") == "no", (name, dep)  # one-shot
+
+
+def test_the_worker_is_celery_and_scalable(services: dict[str, Any]) -> None:
+    worker = services["airflow-worker"]
+    # `docker compose up --scale airflow-worker=N`: nothing that only one container can have
+    for key in ("container_name", "ports", "hostname"):
+        assert key not in worker, key
+    assert "replicas" not in worker.get("deploy", {})  # --scale decides
+    test = " ".join(worker["healthcheck"]["test"])
+    assert "celery --app airflow.providers.celery.executors.celery_executor.app inspect ping" in test
+    assert 'celery@$${HOSTNAME}' in test or "celery@${HOSTNAME}" in test  # this container's own node
+    assert worker["stop_grace_period"] == "1m0s"  # warm shutdown lets running tasks finish
+    # the app the healthcheck names exists in the pinned provider
+    assert "def __getattr__" in Path(_spec_origin("airflow.providers.celery.executors.celery_executor")).read_text()
+
+
+def test_the_worker_scales_in_compose(tmp_path: Path) -> None:
+    """The real Compose binary accepts three replicas of the worker (what --scale asks for)."""
+    override = tmp_path / "scale.yaml"
+    override.write_text("services:\n  airflow-worker:\n    scale: 3\n")
+    empty_env_file = tmp_path / "empty.env"
+    empty_env_file.touch()
+    done = subprocess.run(
+        [str(compose_binary()), "-f", str(COMPOSE_FILE), "-f", str(override), "--env-file", str(empty_env_file),
+         "config", "--format", "json"],
+        env=_env(tmp_path), capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["services"]["airflow-worker"]["scale"] == 3
+
+
+def test_drivers_for_the_database_urls_are_pinned() -> None:
+    pins = {line.split("==")[0].lower() for line in (REPO / "requirements.txt").read_text().splitlines()
+            if "==" in line and not line.startswith("#")}
+    # postgresql+psycopg (metadata DB), db+postgresql (Celery results: psycopg2), redis:// broker
+    for name in ("psycopg", "psycopg-binary", "psycopg2-binary", "celery", "redis",
+                 "apache-airflow-providers-celery", "apache-airflow-providers-postgres"):
+        assert name in pins, name
+
+
+def test_redis(services: dict[str, Any]) -> None:
+    redis = services["redis"]
+    assert redis["image"].startswith("redis:7")
+    assert redis["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
+    assert "ports" not in redis  # the broker stays on the compose network
+
+
+def test_object_store_and_its_bucket(services: dict[str, Any]) -> None:
+    store, init = services["object-store"], services["object-store-init"]
+    image, _, tag = store["image"].partition(":")
+    assert image == "motoserver/moto" and tag and tag != "latest"  # pinned
+    assert [(p["host_ip"], p["target"], p["published"]) for p in store["ports"]] == [("127.0.0.1", 5000, "5000")]
+    assert any("/moto-api/" in part for part in store["healthcheck"]["test"])
+    assert init["image"] == store["image"]  # its boto3 creates the bucket
+    assert init["depends_on"] == {"object-store": {"condition": "service_healthy", "required": True}}
+    assert init.get("restart", "no") == "no"
+    assert init["environment"]["AWS_ENDPOINT_URL"] == "http://object-store:5000"
+    assert init["environment"]["CALLMINE_BUCKET"] == "callmine"
+    script = init["entrypoint"][-1]
+    compile(script, "object-store-init", "exec")  # valid Python
+    assert "create_bucket" in script and "CALLMINE_BUCKET" in script
+
+
+def test_airflow_reaches_the_object_store_with_the_standard_aws_variables(tmp_path: Path, services: dict[str, Any]) -> None:
+    for name in AIRFLOW_SERVICES:
+        env = services[name]["environment"]
+        assert env["AWS_ENDPOINT_URL"] == "http://object-store:5000", name
+        assert env["AWS_DEFAULT_REGION"] == "us-east-1", name
+        assert env["AWS_ACCESS_KEY_ID"] and env["AWS_SECRET_ACCESS_KEY"], name
+    raw = yaml.safe_load(COMPOSE_FILE.read_text())["x-airflow-common"]["environment"]
+    for key in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"):
+        assert raw[key].startswith(f"${{{key}:-"), key  # a local default, overridable from .env
+    env = _env(tmp_path, AWS_ENDPOINT_URL="https://s3.eu-west-1.amazonaws.com", AWS_ACCESS_KEY_ID="AKIATEST",
+               AWS_SECRET_ACCESS_KEY="not-a-real-secret", CALLMINE_SOURCE_URI="s3://calls/recordings",
+               CALLMINE_WAREHOUSE_URI="s3://calls/warehouse")
+    worker_env = config_json(tmp_path, env=env)["services"]["airflow-worker"]["environment"]
+    assert worker_env["AWS_ENDPOINT_URL"] == "https://s3.eu-west-1.amazonaws.com"
+    assert (worker_env["AWS_ACCESS_KEY_ID"], worker_env["AWS_SECRET_ACCESS_KEY"]) == ("AKIATEST", "not-a-real-secret")
+    assert (worker_env["CALLMINE_SOURCE_URI"], worker_env["CALLMINE_WAREHOUSE_URI"]) == (
+        "s3://calls/recordings", "s3://calls/warehouse")
+
+
+def test_postgres_password_follows_the_environment(tmp_path: Path) -> None:
+    services = config_json(tmp_path, env=_env(tmp_path, POSTGRES_PASSWORD="local-pw"))["services"]
+    assert services["postgres"]["environment"]["POSTGRES_PASSWORD"] == "local-pw"
+    env = services["airflow-worker"]["environment"]
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == "postgresql+psycopg://airflow:local-pw@postgres/airflow"
+    assert env["AIRFLOW__CELERY__RESULT_BACKEND"] == "db+postgresql://airflow:local-pw@postgres/airflow"
+
+
+def _spec_origin(module: str) -> str:
+    import importlib.util
+
+    spec = importlib.util.find_spec(module)
+    assert spec is not None and spec.origin, f"{module} is not installed"
+    return spec.origin
 
 
 def test_data_bind_mount(services: dict[str, Any]) -> None:

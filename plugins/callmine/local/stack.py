@@ -5,6 +5,11 @@ pointed at this project's dags/ and plugins/. Used by ``callmine run`` / ``up``,
 demo, the integration tests and the benchmarks. Every process gets its own session so
 ``stop()`` ends the whole tree (``airflow standalone`` leaves orphans behind).
 
+The production shape is the same class with two options: ``database_url`` (a PostgreSQL
+metadata DB instead of the SQLite file) and ``celery`` (``CeleryExecutor`` on a Redis
+broker, plus one ``airflow celery worker`` process per named worker). The caller brings
+the PostgreSQL and Redis servers; the SQLite/LocalExecutor default is unchanged.
+
 A deployment started with ``detach=True`` outlives the command that started it: its
 port and process groups are written to ``<home>/deployment.json`` so ``callmine
 down`` (or ``AirflowStack.attach``) finds it again.
@@ -32,6 +37,7 @@ import httpx
 from callmine.config import PROJECT_ROOT as ROOT
 
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+WORKER_PREFIX = "celery-"  # component name of a Celery worker: celery-<worker name>
 DEPLOYMENT_FILE = "deployment.json"
 _SECRET_NAME = re.compile(r"KEY|SECRET|TOKEN|PASSWORD", re.IGNORECASE)
 ADMIN_USER = "admin"
@@ -48,6 +54,26 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def hostname_from_env() -> str:
+    """``[core] hostname_callable`` of the local Celery workers: ``CALLMINE_HOSTNAME``, else the FQDN.
+
+    Every worker of a local deployment runs on this one machine; each gets its own name so a
+    task instance's ``hostname`` says which worker ran it, as separate hosts would.
+    """
+    return os.environ.get("CALLMINE_HOSTNAME") or socket.getfqdn()
+
+
+@dataclass(frozen=True)
+class CeleryOptions:
+    """``CeleryExecutor`` settings: the broker, the result backend and the workers to start."""
+
+    broker_url: str  # redis://host:port/db
+    result_backend: str  # e.g. db+postgresql://... (Celery's SQLAlchemy backend)
+    workers: tuple[str, ...] = ("worker-1", "worker-2")  # one `airflow celery worker` each
+    concurrency: int = 2  # task slots per worker
+    queue: str = "default"  # the queue every worker consumes ([operators] default_queue)
+
+
 @dataclass
 class AirflowStack:
     home: Path
@@ -56,9 +82,14 @@ class AirflowStack:
     port: int = field(default_factory=free_port)
     # False: real logins (user ``admin``, generated password); True: everyone is admin (tests).
     all_admins: bool = True
+    # SQLAlchemy URL of the metadata DB; None: the SQLite file <home>/airflow.db (the quick default).
+    database_url: str | None = None
+    # None: LocalExecutor (tasks run under the scheduler); set: CeleryExecutor and its workers.
+    celery: CeleryOptions | None = None
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     _token: str | None = None
     detached_pids: dict[str, int] = field(default_factory=dict)  # set by attach()
+    _worker_log_ports: dict[str, int] = field(default_factory=dict, repr=False)
 
     @property
     def base_url(self) -> str:
@@ -75,11 +106,11 @@ class AirflowStack:
             "AIRFLOW_HOME": str(self.home),
             # SQLite: four components and the CLI write one file; wait for a lock (60 s)
             # instead of failing at SQLite's default 5 s under load.
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home.resolve()}/airflow.db?timeout=60",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.database_url or self.sqlite_url,
             "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor" if self.celery else "LocalExecutor",
             "AIRFLOW__CORE__PARALLELISM": str(self.parallelism),
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": str(self.all_admins),
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
@@ -96,8 +127,56 @@ class AirflowStack:
             "CALLMINE_HOME": str(ROOT),
             "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "plugins")]),
         }
+        if self.celery:
+            env.update({
+                "AIRFLOW__CELERY__BROKER_URL": self.celery.broker_url,
+                "AIRFLOW__CELERY__RESULT_BACKEND": self.celery.result_backend,
+                "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(self.celery.concurrency),
+                "AIRFLOW__OPERATORS__DEFAULT_QUEUE": self.celery.queue,
+                # Each worker reports its own name (CALLMINE_HOSTNAME, set per worker) as the
+                # task instances' hostname; every other process falls back to the FQDN.
+                "AIRFLOW__CORE__HOSTNAME_CALLABLE": "callmine.local.stack.hostname_from_env",
+            })
         env.update(self.extra_env)
         return env
+
+    @property
+    def sqlite_url(self) -> str:
+        return f"sqlite:///{self.home.resolve()}/airflow.db?timeout=60"
+
+    @property
+    def uses_sqlite(self) -> bool:
+        return (self.database_url or self.sqlite_url).startswith("sqlite")
+
+    def components(self) -> tuple[str, ...]:
+        """Every long-running process of this deployment, in start order."""
+        workers = tuple(WORKER_PREFIX + name for name in self.celery.workers) if self.celery else ()
+        return COMPONENTS + workers
+
+    def component_command(self, name: str) -> tuple[list[str], dict[str, str]]:
+        """The argv and the environment ``name`` runs with."""
+        env = self.env()
+        if not name.startswith(WORKER_PREFIX):
+            return [airflow_executable(), name], env
+        assert self.celery, name
+        worker = name.removeprefix(WORKER_PREFIX)
+        # Several workers on one machine: distinct Celery node names, and each its own
+        # log-server port (the default 8793 would be taken by the first one).
+        port = self._worker_log_ports.setdefault(name, free_port())
+        env.update({"CALLMINE_HOSTNAME": worker, "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(port)})
+        argv = [airflow_executable(), "celery", "worker", "--celery-hostname", f"{worker}@%h",
+                "--queues", self.celery.queue, "--concurrency", str(self.celery.concurrency)]
+        return argv, env
+
+    def start_component(self, name: str) -> subprocess.Popen:
+        """Start (or start again) one component in its own session, logging to <home>/logs/<name>.out."""
+        argv, env = self.component_command(name)
+        with open(self.home / "logs" / f"{name}.out", "ab") as log:
+            self.processes[name] = subprocess.Popen(
+                argv, env=env, stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True, cwd=self.home,
+            )
+        return self.processes[name]
 
     def airflow(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
         """Run an ``airflow`` CLI command against this deployment (a failure carries its stderr).
@@ -125,7 +204,10 @@ class AirflowStack:
         pools = ROOT / "include" / "pools.json"
         want = f"{airflow_version} {hashlib.sha256(pools.read_bytes()).hexdigest()[:16]}"
         stamp = self.home / ".migrated"
-        if stamp.exists() and stamp.read_text().strip() == want and (self.home / "airflow.db").exists():
+        # Only the SQLite file lives (and dies) with the home; a server DB is migrated every
+        # time (idempotent), since the stamp cannot know whether it is the same database.
+        if (self.uses_sqlite and stamp.exists() and stamp.read_text().strip() == want
+                and (self.home / "airflow.db").exists()):
             return
         self.home.mkdir(parents=True, exist_ok=True)
         self.airflow("db", "migrate")
@@ -136,15 +218,11 @@ class AirflowStack:
     def start(self, timeout: float = 180, detach: bool = False) -> None:
         (self.home / "logs").mkdir(parents=True, exist_ok=True)
         self.migrate()
-        for name in COMPONENTS:
-            with open(self.home / "logs" / f"{name}.out", "ab") as log:
-                self.processes[name] = subprocess.Popen(
-                    [airflow_executable(), name], env=self.env(), stdout=log, stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL, start_new_session=True, cwd=self.home,
-                )
-        if detach:
-            self._write_deployment()
         try:
+            for name in self.components():
+                self.start_component(name)
+            if detach:
+                self._write_deployment()
             self.wait_healthy(timeout)
         except BaseException:
             self.stop()
@@ -200,23 +278,65 @@ class AirflowStack:
             try:
                 last = httpx.get(f"{self.base_url}/api/v2/monitor/health", timeout=5).json()
                 if all(last.get(c, {}).get("status") == "healthy" for c in ("metadatabase", "scheduler", "triggerer", "dag_processor")):
-                    return
+                    break
             except (httpx.HTTPError, ValueError):
                 pass
             time.sleep(1)
-        raise TimeoutError(f"Airflow not healthy after {timeout}s: {last}")
+        else:
+            raise TimeoutError(f"Airflow not healthy after {timeout}s: {last}")
+        if self.celery:
+            self.wait_workers(max(5.0, deadline - time.monotonic()))
+
+    def worker_nodes(self, timeout: float = 2.0) -> set[str]:
+        """Celery node names answering a broadcast ping on the broker (e.g. ``worker-1@host``)."""
+        assert self.celery
+        from celery import Celery as CeleryApp
+
+        app = CeleryApp(broker=self.celery.broker_url)
+        try:
+            return {node for reply in app.control.ping(timeout=timeout) or [] for node in reply}
+        finally:
+            app.close()
+
+    def wait_workers(self, timeout: float) -> None:
+        """Wait until every named Celery worker answers a ping on the broker."""
+        assert self.celery
+        want = set(self.celery.workers)
+        deadline = time.monotonic() + timeout
+        seen: set[str] = set()
+        while time.monotonic() < deadline:
+            for name, proc in self.processes.items():
+                if proc.poll() is not None:
+                    raise RuntimeError(f"airflow {name} exited with {proc.returncode}; see {self.home}/logs/{name}.out")
+            seen = {node.split("@", 1)[0] for node in self.worker_nodes()}
+            if want <= seen:
+                return
+            time.sleep(1)
+        raise TimeoutError(f"Celery workers {sorted(want - seen)} not answering after {timeout:.0f}s "
+                           f"(answering: {sorted(seen)}); see {self.home}/logs/{WORKER_PREFIX}*.out")
 
     def stop(self) -> None:
+        """SIGTERM each component's process group; SIGKILL what is left of it after 20 s.
+
+        The whole group even when its leader is gone: a Celery worker's pool processes (or a
+        task's supervisor) must not outlive a worker that crashed or was killed. A leader still
+        there after 5 s gets a second SIGTERM: on PostgreSQL the 3.3 dag-processor sometimes
+        logs "Exiting gracefully" and carries on parsing (seen with the Celery deployment).
+        """
         for proc in self.processes.values():
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 20
+            _signal_group(proc.pid, signal.SIGTERM)
+        start = time.monotonic()
+        nudged = False
+        while time.monotonic() - start < 20 and any(proc.poll() is None for proc in self.processes.values()):
+            if not nudged and time.monotonic() - start > 5:
+                nudged = True
+                for proc in self.processes.values():
+                    if proc.poll() is None:
+                        _signal_group(proc.pid, signal.SIGTERM)
+            time.sleep(0.2)
         for proc in self.processes.values():
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+            _signal_group(proc.pid, signal.SIGKILL)  # stragglers only: a no-op for an emptied group
+            proc.wait()
         self.processes.clear()
         (self.home / DEPLOYMENT_FILE).unlink(missing_ok=True)
 
@@ -346,7 +466,7 @@ class AirflowStack:
 
     def logs_tail(self, lines: int = 40) -> str:
         out = []
-        for name in COMPONENTS:
+        for name in self.components():
             path = self.home / "logs" / f"{name}.out"
             if path.exists():
                 out.append(f"--- {name} ---\n" + "\n".join(path.read_text(errors="replace").splitlines()[-lines:]))
@@ -365,6 +485,13 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        pass
 
 
 def _stop_groups(pids: list[int], timeout: float) -> None:
