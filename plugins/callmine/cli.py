@@ -267,12 +267,24 @@ def _existing_warehouse(uri: str) -> str:
     from callmine.warehouse.storage import Storage
 
     storage = Storage(uri)
+    _library_logs_to_stderr()  # an s3:// lookup imported Airflow, whose logging prints INFO to stdout
     if not storage.fs.exists(storage.root):
         raise CommandError(
             f"no warehouse at {storage.root_url} (load calls first: bin/callmine run --source DIR --date D, "
             "or the demo; or pass --warehouse)"
         )
     return uri
+
+
+def _library_logs_to_stderr() -> None:
+    """Keep stdout for results: libraries' log lines go to stderr, warnings and worse only."""
+    import logging
+
+    root = logging.getLogger()
+    for handler in root.handlers:
+        if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
+            handler.setStream(sys.stderr)
+    root.setLevel(max(root.level, logging.WARNING))
 
 
 def _iso_date(text: str):

@@ -1,17 +1,21 @@
-"""One day of ``call_archive_mining`` through the production-shaped deployment.
+"""One day of ``call_archive_mining`` through the production-shaped deployment, on an object store.
 
 PostgreSQL metadata DB, Redis broker, CeleryExecutor with two workers, api-server,
 scheduler, dag-processor and triggerer, all real processes (tests/integration/
-celery_deployment.py); the fake PyAI service and the sample archive of
-test_airflow_pipeline. Checked: the run succeeds, both workers ran tasks (the task
-instances' hostname in the metadata DB, cross-checked with each worker's own log), every
-batch's wait went through the triggerer, the warehouse holds exactly one row per recording,
+celery_deployment.py); the recordings and the warehouse on a local S3 endpoint (moto's
+server mode), reached through the Airflow connection ``aws_default``; the fake PyAI
+service and the sample archive of test_airflow_pipeline. Checked: the run succeeds, both
+workers ran tasks (the task instances' hostname in the metadata DB, cross-checked with
+each worker's own log), every batch's wait went through the triggerer, the warehouse
+holds exactly one row per recording (read with ``callmine sql --warehouse s3://...``),
 and a re-run of the day adds nothing.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import time
 from collections import Counter
 from pathlib import Path
@@ -22,30 +26,49 @@ from callmine.warehouse import connect
 from tests.fake_pyai import FakeConfig, FakePyAIServer
 from tests.integration.celery_deployment import WORKERS, CeleryDeployment, celery_deployment
 from tests.integration.test_airflow_pipeline import DAG_ID, DAY, TABLE_KEYS, discover_tries, make_archive
+from tests.s3_server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, create_bucket, s3_env, start_s3
 
 pytestmark = pytest.mark.integration
 
 BATCHES = [f"{DAY}/b000", f"{DAY}/b001", f"{DAY}/b002"]  # 6 recordings, batch size 2
+BUCKET = "callmine"
+WAREHOUSE = f"s3://{BUCKET}/warehouse"
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
     base = tmp_path_factory.mktemp("celery")
     make_archive(base / "recordings")
-    config = FakeConfig(latency_s=3.0, allow_http_audio=True, requests_per_second=200, burst=400)
-    with FakePyAIServer(config) as fake:
-        conn = {"conn_type": "http", "host": fake.base_url, "password": fake.api_key}
-        extra_env = {
-            "CALLMINE_SOURCE_URI": str(base / "recordings"),
-            "CALLMINE_WAREHOUSE_URI": str(base / "warehouse"),
-            "CALLMINE_BATCH_SIZE": "2",
-            "AIRFLOW_CONN_PYAI_DEFAULT": json.dumps(conn),
-        }
-        with celery_deployment(base, extra_env) as deployment:
-            deployment.stack.wait_dag(DAG_ID)
-            deployment.stack.unpause(DAG_ID)
-            yield {"deployment": deployment, "fake": fake, "warehouse": str(base / "warehouse"),
-                   "recordings": base / "recordings" / DAY.replace("-", "/")}
+    s3 = start_s3(base / "moto")
+    try:
+        create_bucket(s3.base_url, BUCKET)
+        # This test process reads the store with explicit options, `callmine sql` with the
+        # standard AWS environment, the deployment with the Airflow connection aws_default.
+        options = {"key": ACCESS_KEY_ID, "secret": SECRET_ACCESS_KEY, "use_listings_cache": False,
+                   "client_kwargs": {"endpoint_url": s3.base_url, "region_name": REGION}}
+        from callmine.warehouse.storage import Storage
+
+        Storage(f"s3://{BUCKET}", options).fs.put(str(base / "recordings"), f"{BUCKET}/recordings", recursive=True)
+        config = FakeConfig(latency_s=3.0, allow_http_audio=True, requests_per_second=200, burst=400)
+        with FakePyAIServer(config) as fake:
+            conn = {"conn_type": "http", "host": fake.base_url, "password": fake.api_key}
+            aws = {"conn_type": "aws", "login": ACCESS_KEY_ID, "password": SECRET_ACCESS_KEY,
+                   "extra": {"endpoint_url": s3.base_url, "region_name": REGION}}
+            extra_env = {
+                "CALLMINE_SOURCE_URI": f"s3://{BUCKET}/recordings",
+                "CALLMINE_WAREHOUSE_URI": WAREHOUSE,
+                "CALLMINE_BATCH_SIZE": "2",
+                "AIRFLOW_CONN_PYAI_DEFAULT": json.dumps(conn),
+                "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(aws),
+            }
+            with celery_deployment(base, extra_env) as deployment:
+                deployment.stack.wait_dag(DAG_ID)
+                deployment.stack.unpause(DAG_ID)
+                yield {"deployment": deployment, "fake": fake, "warehouse": WAREHOUSE, "s3_options": options,
+                       "s3_env": s3_env(s3.base_url), "recordings": base / "recordings" / DAY.replace("-", "/")}
+    finally:
+        s3.stop()
 
 
 @pytest.fixture(scope="module")
@@ -58,14 +81,14 @@ def day_run(env):
 
 
 def query(env, sql):
-    with connect(env["warehouse"]) as con:
+    with connect(env["warehouse"], env["s3_options"]) as con:
         return con.execute(sql).fetchall()
 
 
 def snapshot(env):
     """Every table's rows for the day (minus load timestamps), in key order."""
     out = {}
-    with connect(env["warehouse"]) as con:
+    with connect(env["warehouse"], env["s3_options"]) as con:
         for table, key in TABLE_KEYS.items():
             exclude = " EXCLUDE (ingested_at)" if table == "calls" else ""
             out[table] = con.execute(
@@ -100,10 +123,21 @@ def test_the_day_succeeds_with_one_row_per_recording(env, day_run):
     rows = query(env, f"SELECT status, count(*) FROM calls WHERE call_date = DATE '{DAY}' GROUP BY ALL ORDER BY 1")
     assert rows == [("completed", 5), ("failed", 1)]  # corrupt.wav is recorded failed, not lost
     names = query(env, f"SELECT source_uri FROM calls WHERE call_date = DATE '{DAY}'")
-    assert sorted(Path(uri.removeprefix("file://")).name for (uri,) in names) == recordings
+    assert all(uri.startswith(f"s3://{BUCKET}/recordings/2026/11/20/") for (uri,) in names), names
+    assert sorted(uri.rpartition("/")[2] for (uri,) in names) == recordings
     for table, key in TABLE_KEYS.items():
         [(total, distinct)] = query(env, f"SELECT count(*), count(DISTINCT ({key})) FROM {table}")
         assert total == distinct, table
+
+
+def test_callmine_sql_reads_the_s3_warehouse(env, day_run):
+    answer = subprocess.run(
+        [str(REPO / "bin" / "callmine"), "sql", "--warehouse", WAREHOUSE,
+         f"SELECT status, count(*) AS calls FROM calls WHERE call_date = DATE '{DAY}' GROUP BY ALL ORDER BY 1"],
+        capture_output=True, text=True, timeout=120, env={**os.environ, **env["s3_env"]})
+    assert answer.returncode == 0, answer.stderr
+    assert answer.stdout.split("\n")[2:4] == ["completed |     5", "failed    |     1"], answer.stdout
+    assert SECRET_ACCESS_KEY not in answer.stdout + answer.stderr
 
 
 def test_tasks_ran_on_both_celery_workers(env, day_run):
