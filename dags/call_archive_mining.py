@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from airflow.sdk import Param, dag, task
+from airflow.sdk import Param, dag, task, task_group
 
 from callmine.operators.analyze import AnalyzeBatchOperator
 from callmine.operators.stage import StageBatchOperator
@@ -105,33 +105,42 @@ def call_archive_mining() -> None:
         return summary
 
     # Per batch: submit -> wait (deferrable sensor) -> stage -> analyze; then one load for the day.
-    # Each step expands over the previous step's output, so batch b002 moves on as soon as
-    # its own jobs are done, and a retried wait re-polls the jobs its submit recorded.
+    # A mapped task group: instance b002 of each step depends on instance b002 of the step
+    # before only, so a batch moves on as soon as its own jobs are done (expanding each step
+    # over the previous step's whole output would wait for every batch at every step). A
+    # retried wait re-polls the jobs its submit recorded. prefix_group_id=False keeps the
+    # task ids submit / wait / stage / analyze.
+    @task_group(group_id="batch", prefix_group_id=False)
+    def per_batch(batch: dict):
+        submitted = SubmitBatchOperator(
+            task_id="submit", batch=batch, map_index_template="{{ task.batch['batch_id'] }}",
+            retries=3, retry_delay=timedelta(seconds=15),
+        )
+        waited = TranscriptionJobsSensor(
+            task_id="wait", submission=submitted.output,
+            map_index_template="{{ task.submission['batch']['batch_id'] }}",
+            # The provider's pool (include/pools.json) counts jobs in flight: one slot per recording.
+            pool=env_default("CALLMINE_PROVIDER_POOL", f"callmine_{env_default('CALLMINE_PROVIDER', 'pyai')}"),
+            pool_slots=int(env_default("CALLMINE_BATCH_SIZE", "50")),
+            retries=3, retry_delay=timedelta(seconds=10),
+        )
+        staged = StageBatchOperator(
+            task_id="stage", wait_result=waited.output,
+            map_index_template="{{ task.wait_result['submission']['batch']['batch_id'] }}",
+            retries=3, retry_delay=timedelta(seconds=10),
+        )
+        return AnalyzeBatchOperator(
+            task_id="analyze", batch=staged.output,
+            map_index_template="{{ task.batch['batch_id'] }}",
+            pool=env_default("CALLMINE_LLM_POOL", "callmine_llm"),
+            pool_slots=int(env_default("CALLMINE_LLM_CONCURRENCY", "8")),  # requests in flight per batch
+            llm_concurrency=int(env_default("CALLMINE_LLM_CONCURRENCY", "8")),
+            retries=2,
+            retry_delay=timedelta(seconds=20),
+        )
+
     batches = discover()
-    submitted = SubmitBatchOperator.partial(
-        task_id="submit", map_index_template="{{ task.batch['batch_id'] }}",
-        retries=3, retry_delay=timedelta(seconds=15),
-    ).expand(batch=batches)
-    waited = TranscriptionJobsSensor.partial(
-        task_id="wait", map_index_template="{{ task.submission['batch']['batch_id'] }}",
-        # The provider's pool (include/pools.json) counts jobs in flight: one slot per recording.
-        pool=env_default("CALLMINE_PROVIDER_POOL", f"callmine_{env_default('CALLMINE_PROVIDER', 'pyai')}"),
-        pool_slots=int(env_default("CALLMINE_BATCH_SIZE", "50")),
-        retries=3, retry_delay=timedelta(seconds=10),
-    ).expand(submission=submitted.output)
-    staged = StageBatchOperator.partial(
-        task_id="stage", map_index_template="{{ task.wait_result['submission']['batch']['batch_id'] }}",
-        retries=3, retry_delay=timedelta(seconds=10),
-    ).expand(wait_result=waited.output)
-    analyzed = AnalyzeBatchOperator.partial(
-        task_id="analyze",
-        map_index_template="{{ task.batch['batch_id'] }}",
-        pool=env_default("CALLMINE_LLM_POOL", "callmine_llm"),
-        pool_slots=int(env_default("CALLMINE_LLM_CONCURRENCY", "8")),  # requests in flight per batch
-        llm_concurrency=int(env_default("CALLMINE_LLM_CONCURRENCY", "8")),
-        retries=2,
-        retry_delay=timedelta(seconds=20),
-    ).expand(batch=staged.output)
+    analyzed = per_batch.expand(batch=batches)
     loaded = load(batches)
     analyzed >> loaded
     report(loaded)

@@ -8,7 +8,7 @@ Usage::
 Measures words/s normalized and written by the real callmine path, against a FLOOR
 measured on the same data in the same process run (the machine may be shared and
 noisy, so only same-run ratios are meaningful). Target (not asserted): >= 500k
-words/s and callmine within 2x of the floor.
+words/s and callmine within 1.3x of the floor (issue 10).
 
 - Data: a synthetic, seeded day of ``--calls`` calls x ``--words-per-call`` words, as
   PyAI Hear result documents serialized to JSON bytes (what arrives over HTTP).
@@ -26,10 +26,11 @@ words/s and callmine within 2x of the floor.
 Variants run interleaved (floor, callmine, floor, callmine...) ``--repeats`` times
 after a small warm-up; best and median are printed, with per-stage wall seconds and
 process CPU seconds (CPU is the steadier number when other processes compete for the
-cores). ``roles.assign_roles``, ``metrics.compute_speaker_metrics`` and
-``TrackerSet.find_hits`` are timed inside ``add_completed`` by thin wrappers (a few
-microseconds per call). ``--profile`` adds one cProfile run: use it to find callers,
-not to size gains, since cProfile inflates functions called per segment or per word.
+cores). ``roles.assign_roles``, ``metrics.compute_speaker_metrics``,
+``sentiment.score_texts`` and ``TrackerSet.find_hits`` are timed inside
+``add_completed`` by thin wrappers (a few microseconds per call). ``--profile`` adds
+one cProfile run: use it to find callers, not to size gains, since cProfile inflates
+functions called per segment or per word.
 The benchmark prints numbers and never fails on time; it only checks that every word
 reached the warehouse.
 """
@@ -71,7 +72,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TRACKERS = ROOT / "include" / "trackers" / "default.yaml"
 CALL_DATE = dt.date(2024, 3, 5)
 TARGET_WORDS_PER_S = 500_000
-TARGET_RATIO = 2.0
+TARGET_RATIO = 1.3
 # Share of spoken lines drawn from the tracked-term lines (the rest is small talk):
 # ~2 keyword hits per 100 words, ~1 segment in 5 with a hit.
 KEYWORD_LINE_SHARE = 0.2
@@ -239,9 +240,10 @@ class _TimedTrackers:
 
 @contextlib.contextmanager
 def _timed_module_functions(timings: Timings) -> Iterator[None]:
-    """Time ``assign_roles`` / ``compute_speaker_metrics`` as batch_rows calls them."""
+    """Time ``assign_roles`` / ``compute_speaker_metrics`` / ``score_texts`` as batch_rows calls them."""
     originals = {
-        name: getattr(batch_rows_module, name) for name in ("assign_roles", "compute_speaker_metrics")
+        name: getattr(batch_rows_module, name)
+        for name in ("assign_roles", "compute_speaker_metrics", "score_texts")
     }
 
     def wrap(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -267,6 +269,7 @@ CALLMINE_STAGES = (
     "rows: BatchRows.add_completed",
     "  rows: roles.assign_roles",
     "  rows: metrics.compute_speaker_metrics",
+    "  rows: sentiment.score_texts",
     "  rows: trackers.find_hits",
     "rows: BatchRows.tables (concat)",
     "Warehouse.stage (conform + write)",

@@ -25,11 +25,15 @@ class BatchRows:
         self.trackers = trackers
         self.ingested_at = ingested_at or datetime.now(timezone.utc)
         self._parts: dict[str, list[pa.Table]] = {name: [] for name in TABLES}
+        # Tables of a few rows per call are built once per batch (tables()), from these rows:
+        # one Arrow conversion per call and table costs more than the rows themselves.
+        self._rows: dict[str, list[dict[str, object]]] = {name: [] for name in _ROW_TABLES}
+        self._sentiment_cache: dict[str, float] = {}  # segment text -> VADER compound, for this batch
         self.completed = 0
         self.failed = 0
 
-    def _call_row(self, rec: Recording, **values: object) -> pa.Table:
-        row = {
+    def _call_row(self, rec: Recording, **values: object) -> dict[str, object]:
+        return {
             "call_id": rec.call_id,
             "source_uri": rec.source_uri,
             "call_date": _date(rec.call_date),  # lookback: an earlier day's recording loads into its own day
@@ -42,12 +46,11 @@ class BatchRows:
             "size_bytes": rec.size_bytes,
             **values,
         }
-        return pa.Table.from_pylist([row], schema=_CALLS_SCHEMA)
 
     def add_failed(self, rec: Recording, error: str, job_id: str | None = None, *, retryable: bool = False) -> None:
         """A failed call with its reason; ``retryable``: a later run should try it again."""
         self.failed += 1
-        self._parts["calls"].append(
+        self._rows["calls"].append(
             self._call_row(
                 rec, provider_job_id=job_id, diarization=rec.diarization.value if rec.channels else None,
                 status="failed", error=error, retryable=retryable,
@@ -69,7 +72,7 @@ class BatchRows:
         cid = rec.call_id
         n_seg, n_words = len(seg), len(words)
         originals = transcript.original_speakers
-        sentiment, sentiment_score = score_texts(seg.text)
+        sentiment, sentiment_score = score_texts(seg.text, self._sentiment_cache)
         self._parts["segments"].append(pa.table({
             "call_id": pa.repeat(pa.scalar(cid), n_seg),
             "segment_idx": np.arange(n_seg, dtype=np.int32),
@@ -78,7 +81,7 @@ class BatchRows:
             "start_s": pa.array(seg.start, pa.float64()),
             "end_s": pa.array(seg.end, pa.float64()),
             "text": seg.text,
-            "speaker_label": [originals.get(s) for s in seg.speaker],
+            "speaker_label": list(map(originals.get, seg.speaker)),
             "sentiment": sentiment,
             "sentiment_score": pa.array(sentiment_score, pa.float64()),
         }))
@@ -97,18 +100,15 @@ class BatchRows:
             roles = assign_roles(seg, f"ch{self.settings.agent_channel}")  # segments are in call order, timed or not
         metrics = (compute_speaker_metrics(seg, words, roles) if timed
                    else untimed_speaker_metrics(seg, words, roles, speaker_talk_s))
-        self._parts["speaker_metrics"].append(pa.Table.from_pylist(
-            [{"call_id": cid, **{f: getattr(m, f) for f in m.__slots__}} for m in metrics],
-            schema=TABLES["speaker_metrics"],
-        ))
+        self._rows["speaker_metrics"].extend(
+            {"call_id": cid, **{f: getattr(m, f) for f in m.__slots__}} for m in metrics
+        )
         hits = self.trackers.find_hits(seg, words) if timed and self.trackers is not None else []
-        if hits:
-            self._parts["keyword_hits"].append(pa.Table.from_pylist(
-                [{"call_id": cid, "tracker": h.tracker, "term": h.term, "speaker": h.speaker,
-                  "start_s": h.start_s, "segment_idx": h.segment_idx, "word_idx": h.word_idx} for h in hits],
-                schema=TABLES["keyword_hits"],
-            ))
-        self._parts["calls"].append(self._call_row(
+        self._rows["keyword_hits"].extend(
+            {"call_id": cid, "tracker": h.tracker, "term": h.term, "speaker": h.speaker,
+             "start_s": h.start_s, "segment_idx": h.segment_idx, "word_idx": h.word_idx} for h in hits
+        )
+        self._rows["calls"].append(self._call_row(
             rec, provider_job_id=job_id, diarization=transcript.diarization.value, status="completed",
             error=None, retryable=None, speakers=len(metrics), audio_seconds_billed=billed_s,
             srt_uri=subtitle_uris.get("srt"), vtt_uri=subtitle_uris.get("vtt"),
@@ -125,12 +125,16 @@ class BatchRows:
     def tables(self) -> dict[str, pa.Table]:
         out: dict[str, pa.Table] = {}
         for name, parts in self._parts.items():
+            rows = self._rows.get(name)
+            if rows:
+                parts = [*parts, pa.Table.from_pylist(rows, schema=TABLES[name])]
             if parts:
                 out[name] = pa.concat_tables(parts, promote_options="default")
         return out
 
 
-_CALLS_SCHEMA = TABLES["calls"]  # with call_date: rows may belong to earlier days (lookback)
+# Built from rows in tables(). ``calls`` keeps call_date: rows may belong to earlier days (lookback).
+_ROW_TABLES = ("speaker_metrics", "keyword_hits", "calls")
 
 
 def _date(text: str | None):

@@ -282,9 +282,10 @@ def _library_logs_to_stderr() -> None:
 
     root = logging.getLogger()
     for handler in root.handlers:
-        if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
+        # Only a plain handler on the process's stdout (Airflow's); never a file or a test's capture.
+        if type(handler) is logging.StreamHandler and getattr(handler.stream, "name", None) == "<stdout>":
             handler.setStream(sys.stderr)
-    root.setLevel(max(root.level, logging.WARNING))
+            handler.setLevel(max(handler.level, logging.WARNING))
 
 
 def _iso_date(text: str):

@@ -90,10 +90,11 @@ def compute_speaker_metrics(
     total_talk = sum(talk.values())
     turns = _turns(spans)
 
-    word_counts = Counter(words.speaker)
+    word_counts = {spk: words.speaker.count(spk) for spk in speakers}  # a C loop per speaker (a few)
     questions: Counter[str] = Counter()
     for speaker, text in zip(segments.speaker, segments.text):
-        questions[speaker] += count_questions(text)
+        if "?" in text:  # count_questions is 0 without one; most segments have none
+            questions[speaker] += count_questions(text)
     interruptions = _count_interruptions(spans, speech)
     patience = _mean_patience(turns)
     turn_counts = Counter(turn.speaker for turn in turns)

@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+import numpy as np
+
 
 class Diarization(StrEnum):
     CHANNEL = "channel"  # stereo: one party per channel, exact separation
@@ -119,7 +121,9 @@ def build_transcript(
     if len(segments) and segments.start[0] is None:
         return _untimed(diarization, segments, speaker_labels, text, audio_seconds, subtitle_urls)
     _check_times("word", word_start, word_end, duration_s, timed_required=True)
-    for key in set(segments.speaker) | {s for s in word_speaker if s is not None}:
+    word_keys = set(word_speaker)
+    word_keys.discard(None)
+    for key in set(segments.speaker) | word_keys:
         if not _CANONICAL.fullmatch(key):
             raise TranscriptError(f"speaker key {key!r} is not canonical (ch0.. or speaker_0..)")
     ordered = sort_segments(segments)
@@ -155,6 +159,8 @@ def _check_times(kind: str, start: list, end: list, duration_s: float | None, ti
     if len(start) != len(end):
         raise TranscriptError(f"{kind} start and end columns differ in length")
     limit = duration_s + 1.0 if duration_s else math.inf
+    if _all_times_valid(start, end, limit):  # the usual case, decided column-wise
+        return
     for i, (s, e) in enumerate(zip(start, end)):
         if s is None or e is None or not (math.isfinite(s) and math.isfinite(e)):
             raise TranscriptError(f"{kind} {i} has no valid time ({s!r}..{e!r})")
@@ -162,6 +168,32 @@ def _check_times(kind: str, start: list, end: list, duration_s: float | None, ti
             raise TranscriptError(f"{kind} {i} has impossible times {s}..{e}")
         if s > limit:
             raise TranscriptError(f"{kind} {i} starts at {s:.1f}s, after the recording's end ({duration_s:.1f}s)")
+
+
+_EXACT_INTEGERS = 2.0**53  # below this every integer is exactly a float64
+
+
+def _all_times_valid(start: list, end: list, limit: float) -> bool:
+    """True if every ``(start[i], end[i])`` passes ``_check_times``' loop, decided with numpy.
+
+    False when any fails or when numpy cannot decide exactly as the loop would (values
+    that are not real numbers, or too large to be exact as float64): the loop then runs
+    and raises the error it always raised, for the first bad item.
+    """
+    try:
+        s = np.asarray(start)
+        e = np.asarray(end)
+    except (TypeError, ValueError, OverflowError):
+        return False
+    if s.ndim != 1 or e.ndim != 1 or s.dtype.kind not in "fiub" or e.dtype.kind not in "fiub":
+        return False  # None (object), strings, nested lists...: the loop's checks decide
+    s = s.astype(np.float64, copy=False)
+    e = e.astype(np.float64, copy=False)
+    if not (np.isfinite(s).all() and np.isfinite(e).all()):
+        return False
+    if len(s) and (np.abs(s).max() >= _EXACT_INTEGERS or np.abs(e).max() >= _EXACT_INTEGERS):
+        return False
+    return not ((s < 0).any() or (e < s).any() or (s > limit).any())
 
 
 def _untimed(diarization: Diarization, segments: Segments, speaker_labels: dict[str, str] | None,

@@ -28,14 +28,21 @@ def test_dag_has_the_pipeline_tasks(dag):
 def test_each_batch_goes_submit_then_deferrable_sensor_then_stage(dag):
     wait = dag.get_task("wait")
     assert wait.upstream_task_ids == {"submit"} and "stage" in wait.downstream_task_ids
-    assert wait.operator_class.__name__ == "TranscriptionJobsSensor"
-    assert wait.partial_kwargs.get("deferrable", True)
-    assert "BaseSensorOperator" in {c.__name__ for c in wait.operator_class.__mro__}
+    assert type(wait).__name__ == "TranscriptionJobsSensor"
+    assert wait.deferrable
+    assert "BaseSensorOperator" in {c.__name__ for c in type(wait).__mro__}
+
+
+def test_each_batch_moves_on_its_own_in_a_mapped_task_group(dag):
+    # Instance b002 of a step waits for instance b002 of the step before, not for every batch.
+    groups = [dag.get_task(t).get_closest_mapped_task_group() for t in ("submit", "wait", "stage", "analyze")]
+    assert groups[0] is not None and all(group is groups[0] for group in groups)
+    assert dag.get_task("stage").upstream_task_ids == {"wait"}
 
 
 def test_analyze_follows_stage_per_batch_and_load_waits_for_it(dag):
     analyze = dag.get_task("analyze")
-    assert analyze.partial_kwargs["map_index_template"] == "{{ task.batch['batch_id'] }}"
+    assert analyze.map_index_template == "{{ task.batch['batch_id'] }}"
     assert "stage" in analyze.upstream_task_ids and "load" in analyze.downstream_task_ids
 
 
@@ -46,8 +53,8 @@ def test_insights_param_defaults_to_the_offline_lexical_analyzer(dag):
 
 def test_transcribe_is_mapped_named_after_its_batch_and_retried(dag):
     task = dag.get_task("submit")
-    assert task.partial_kwargs["map_index_template"] == "{{ task.batch['batch_id'] }}"
-    assert task.partial_kwargs["retries"] >= 1
+    assert task.map_index_template == "{{ task.batch['batch_id'] }}"
+    assert task.retries >= 1
 
 
 def test_load_runs_even_when_a_batch_failed(dag):

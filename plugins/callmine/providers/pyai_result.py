@@ -86,8 +86,17 @@ def decode_result(payload: bytes | dict[str, Any] | PyAIResult) -> PyAIResult:
 def _speaker_keys(channels: list[int | None], labels: list[Label]) -> list[str | None]:
     """Canonical key per item: channel first, else diarization label, else None.
 
-    Mapped through a dict of the few distinct values instead of a call per word.
+    Mapped through a dict of the few distinct values instead of a call per word; when
+    one of the two columns is all None (stereo: channels only; mono: labels only), the
+    dict is keyed by the other column alone.
     """
+    n = len(channels)
+    if labels.count(None) == n:
+        by_channel = {c: None if c is None else channel_speaker(c) for c in set(channels)}
+        return list(map(by_channel.__getitem__, channels))
+    if channels.count(None) == n:
+        by_label = {lb: None if lb is None else model_speaker(lb) for lb in set(labels)}
+        return list(map(by_label.__getitem__, labels))
     keys: dict[tuple[int | None, Label], str | None] = {}
     for pair in set(zip(channels, labels)):
         channel, label = pair
@@ -102,14 +111,16 @@ def _speaker_keys(channels: list[int | None], labels: list[Label]) -> list[str |
 _END_TOLERANCE_S = 1.0
 
 
-def _check_within_audio(kind: str, items: list[PyAIWord] | list[PyAISegment], audio_seconds: float | None) -> None:
+def _check_within_audio(kind: str, starts: list[float], audio_seconds: float | None) -> None:
     """Nothing may start after the end of the audio the service measured (plus tolerance)."""
     if audio_seconds is None or not math.isfinite(audio_seconds) or audio_seconds <= 0:
         return
     limit = audio_seconds + _END_TOLERANCE_S
-    for i, item in enumerate(items):
-        if item.start > limit:
-            raise TranscriptError(f"{kind} {i} starts at {item.start:.1f}s, after the end of the audio "
+    if not any(map(limit.__lt__, starts)):  # ``start > limit`` for none of them, at C speed
+        return  # (a non-number makes ``__lt__`` answer NotImplemented, which is true: the loop decides)
+    for i, start in enumerate(starts):
+        if start > limit:
+            raise TranscriptError(f"{kind} {i} starts at {start:.1f}s, after the end of the audio "
                                   f"({audio_seconds:.1f}s as the service measured it)")
 
 
@@ -119,9 +130,11 @@ def normalize_pyai_result(result: bytes | dict[str, Any] | PyAIResult, diarizati
     doc = decode_result(result)
     raw_segments = doc.segments or []
     raw_words = doc.words or []
+    seg_start = [s.start for s in raw_segments]
+    word_start = [w.start for w in raw_words]
     if duration_s is None:
-        _check_within_audio("segment", raw_segments, doc.audio_seconds)
-        _check_within_audio("word", raw_words, doc.audio_seconds)
+        _check_within_audio("segment", seg_start, doc.audio_seconds)
+        _check_within_audio("word", word_start, doc.audio_seconds)
     seg_channels = [s.channel for s in raw_segments]
     seg_labels = [s.speaker for s in raw_segments]
     seg_keys = _speaker_keys(seg_channels, seg_labels)
@@ -134,13 +147,13 @@ def normalize_pyai_result(result: bytes | dict[str, Any] | PyAIResult, diarizati
     return build_transcript(
         diarization=diarization,
         segments=Segments(
-            start=[s.start for s in raw_segments],
+            start=seg_start,
             end=[s.end for s in raw_segments],
             text=[(s.text or "").strip() for s in raw_segments],
             speaker=[k or "speaker_0" for k in seg_keys],
             channel=seg_channels,
         ),
-        word_start=[w.start for w in raw_words],
+        word_start=word_start,
         word_end=[w.end for w in raw_words],
         word_text=[w.word or w.text or "" for w in raw_words],
         word_speaker=_speaker_keys([w.channel for w in raw_words], [w.speaker for w in raw_words]),
