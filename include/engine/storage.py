@@ -6,8 +6,8 @@ Three shapes behind one small async interface:
   exactly the single-engine layout of before. Uploads are renamed to
   ``<data-dir>/audio/<job>_<name>`` and the job row keeps that absolute path; the worker
   writes its result files straight into ``<data-dir>/results/<job>/``.
-- ``LocalStorage.shared(root, data_dir)`` (a directory: ``/srv/engine-shared`` or
-  ``file:///srv/engine-shared``, typically an NFS/EFS mount or a volume every engine
+- ``LocalStorage.shared(root, data_dir)`` (a directory: ``<shared-dir>`` or
+  ``file://<shared-dir>``, typically an NFS/EFS mount or a volume every engine
   mounts): uploads go to ``<root>/audio/<job>_<name>`` and the job row keeps the relative
   key ``audio/<job>_<name>`` (hosts may mount the folder at different paths); the worker
   writes into a private work dir of the engine that runs the job

@@ -148,15 +148,20 @@ def test_each_batch_is_submitted_waited_for_by_a_deferred_sensor_and_staged(env,
 def test_clearing_and_rerunning_the_run_changes_no_row_and_creates_no_job(env, day_run):
     stack, fake = env["stack"], env["fake"]
     before, jobs_before = snapshot(env), fake.stats()["jobs_created"]
-    tries_before = discover_tries(stack, day_run)
-    stack.clear_run(DAG_ID, day_run)
-    deadline = time.monotonic() + 600
-    while discover_tries(stack, day_run) == tries_before or stack.run_state(DAG_ID, day_run) != "success":
-        assert time.monotonic() < deadline, stack.logs_tail()
-        assert stack.run_state(DAG_ID, day_run) != "failed", stack.logs_tail()
-        time.sleep(2)
+    clear_and_wait(stack, day_run, timeout=600)
     assert snapshot(env) == before
     assert fake.stats()["jobs_created"] == jobs_before
+
+
+def clear_and_wait(stack, run_id, timeout: float) -> None:
+    """Clear every task of the run and wait until it has run again to success."""
+    tries_before = discover_tries(stack, run_id)
+    stack.clear_run(DAG_ID, run_id)
+    deadline = time.monotonic() + timeout
+    while discover_tries(stack, run_id) == tries_before or stack.run_state(DAG_ID, run_id) != "success":
+        assert time.monotonic() < deadline, stack.logs_tail()
+        assert stack.run_state(DAG_ID, run_id) != "failed", stack.logs_tail()
+        time.sleep(2)
 
 
 def discover_tries(stack, run_id):

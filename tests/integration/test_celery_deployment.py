@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -25,7 +24,7 @@ import pytest
 from callmine.warehouse import connect
 from tests.fake_pyai import FakeConfig, FakePyAIServer
 from tests.integration.celery_deployment import WORKERS, CeleryDeployment, celery_deployment
-from tests.integration.test_airflow_pipeline import DAG_ID, DAY, TABLE_KEYS, discover_tries, make_archive
+from tests.integration.test_airflow_pipeline import DAG_ID, DAY, TABLE_KEYS, clear_and_wait, make_archive
 from tests.s3_server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, create_bucket, s3_env, start_s3
 
 pytestmark = pytest.mark.integration
@@ -186,13 +185,7 @@ def test_clearing_and_rerunning_the_run_changes_no_row_and_creates_no_job(env, d
     deployment: CeleryDeployment = env["deployment"]
     stack, fake = deployment.stack, env["fake"]
     before, jobs_before = snapshot(env), fake.stats()["jobs_created"]
-    tries_before = discover_tries(stack, day_run)
-    stack.clear_run(DAG_ID, day_run)
-    deadline = time.monotonic() + 300
-    while discover_tries(stack, day_run) == tries_before or stack.run_state(DAG_ID, day_run) != "success":
-        assert time.monotonic() < deadline, stack.logs_tail()
-        assert stack.run_state(DAG_ID, day_run) != "failed", stack.logs_tail()
-        time.sleep(2)
+    clear_and_wait(stack, day_run, timeout=300)
     assert snapshot(env) == before
     assert fake.stats()["jobs_created"] == jobs_before
 
