@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -63,10 +64,27 @@ def storage_options(uri: str, conn_id: str | None = None) -> dict[str, Any]:
     if urlsplit(uri).scheme not in S3_PROTOCOLS:
         return {}
     wanted = named or conn_id
-    conn = _connection(wanted or os.environ.get(CONN_ID_ENV) or DEFAULT_CONN_ID, required=wanted is not None)
     # No listings cache: fsspec shares one filesystem instance per process, and a cached
     # listing would hide a month file another worker has just published.
-    return {"use_listings_cache": False, **(_s3_options(conn) if conn is not None else {})}
+    return {"use_listings_cache": False,
+            **_connection_options(wanted or os.environ.get(CONN_ID_ENV) or DEFAULT_CONN_ID, wanted is not None)}
+
+
+_OPTIONS_TTL_S = 300.0  # a rotated key is picked up within this, even by the long-lived triggerer
+_options_cache: dict[tuple[str, bool], tuple[float, dict[str, Any]]] = {}
+
+
+def _connection_options(conn_id: str, required: bool) -> dict[str, Any]:
+    """s3fs options from the connection (empty when it is not defined), remembered a few minutes:
+    a batch opens hundreds of recordings and each lookup is a round trip to Airflow."""
+    now = time.monotonic()
+    cached = _options_cache.get((conn_id, required))
+    if cached and now - cached[0] < _OPTIONS_TTL_S:
+        return cached[1]
+    conn = _connection(conn_id, required)
+    options = _s3_options(conn) if conn is not None else {}
+    _options_cache[(conn_id, required)] = (now, options)
+    return options
 
 
 def filesystem(uri: str, options: dict[str, Any] | None = None,

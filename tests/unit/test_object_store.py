@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from callmine import object_store
 from callmine.object_store import ObjectStoreConfigError, split_conn_id, storage_options, with_conn_id
 from callmine.warehouse.storage import Storage
 
@@ -17,6 +18,7 @@ CONN = {"conn_type": "aws", "login": "AKIAFROMCONNECTION01", "password": "secret
 def no_default_connection(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.delenv("AIRFLOW_CONN_AWS_DEFAULT", raising=False)
     monkeypatch.delenv("CALLMINE_AWS_CONN_ID", raising=False)
+    object_store._options_cache.clear()  # each test defines its own connections
 
 
 def test_conn_id_in_the_url_is_split_off():
@@ -63,3 +65,13 @@ def test_a_recording_can_carry_its_sources_connection():
     assert with_conn_id("s3://calls/a.wav", None) == "s3://calls/a.wav"
     assert with_conn_id("/data/calls/a.wav", "archive_s3") == "/data/calls/a.wav"
     assert with_conn_id("s3://other@calls/a.wav", "archive_s3") == "s3://other@calls/a.wav"
+
+
+def test_connection_lookups_are_remembered_for_a_few_minutes(monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(CONN))
+    lookups = []
+    real = object_store._connection
+    monkeypatch.setattr(object_store, "_connection", lambda *a: lookups.append(a) or real(*a))
+    for _ in range(3):
+        assert storage_options("s3://calls/x")["key"] == "AKIAFROMCONNECTION01"
+    assert len(lookups) == 1

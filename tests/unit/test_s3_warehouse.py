@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from callmine import object_store
 from callmine.warehouse import TABLES, Warehouse, connect
 from callmine.warehouse.storage import Storage
 from callmine.warehouse.synthetic import make_day
@@ -32,6 +33,7 @@ def bucket(endpoint: str, monkeypatch: pytest.MonkeyPatch, request: pytest.Fixtu
     for key, value in s3_env(endpoint).items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AIRFLOW_CONN_AWS_DEFAULT", raising=False)
+    object_store._options_cache.clear()  # connections differ from test to test
     return name
 
 
