@@ -30,7 +30,7 @@ def test_stage_is_idempotent_per_batch(wh: Warehouse):
     staged = wh.staged_tables("run1")
     for name in ("calls", "segments", "words"):
         assert staged[name].num_rows == batch[name].num_rows
-    assert all(f.endswith(".parquet") for f in staged_files(wh))
+    assert all(f.endswith(".arrow") for f in staged_files(wh))  # no temp file left behind
 
 
 def test_restaging_a_batch_replaces_all_its_tables(wh: Warehouse):

@@ -2,6 +2,7 @@
 
 No per-row Python: a day holds ~1M words, so everything is an Arrow kernel
 (``is_in`` filter, ``concat_tables``, ``sort_by``, vectorised neighbour compare).
+Large tables arriving as per-call runs in key order skip ``sort_by`` (``sort_call_runs``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from callmine.warehouse.schema import PARTITION_COLUMN, SPECS
+
+
+# Below this, sort_by is cheap (calls, speaker_metrics, keyword_hits: a few ms at most).
+SMALL_TABLE_ROWS = 32_768
 
 
 class DuplicateKeyError(ValueError):
@@ -47,9 +52,70 @@ def merge_partition_table(
         kept = existing.filter(pc.invert(drop))
         removed = existing.num_rows - kept.num_rows
     merged = pa.concat_tables([kept, incoming]) if kept.num_rows else incoming
-    merged = merged.sort_by([(column, "ascending") for column in spec.key]).combine_chunks()
-    check_unique(table_name, merged, spec.key, presorted=True)
+    by_runs = sort_call_runs(merged, spec.key)
+    if by_runs is not None:  # sorted and unique by construction: no full sort, no duplicate scan
+        merged = by_runs.combine_chunks()
+    else:
+        merged = merged.sort_by([(column, "ascending") for column in spec.key]).combine_chunks()
+        check_unique(table_name, merged, spec.key, presorted=True)
     return MergedTable(merged, kept=kept.num_rows, removed=removed, added=incoming.num_rows)
+
+
+def sort_call_runs(table: pa.Table, key: tuple[str, ...], min_rows: int = SMALL_TABLE_ROWS) -> pa.Table | None:
+    """``table`` sorted by ``key`` (zero-copy slices), or None if it needs a full sort.
+
+    Rows arrive as one contiguous run per call (a batch builds a call's rows together,
+    and the month's kept rows are sorted), each run already in key order; only the runs
+    are out of order (call_ids are hashes). Then moving whole runs sorts the table, with
+    vectorised neighbour compares instead of a sort and a gather of every row. Returned
+    only if every key is strictly greater than the previous one, so the result equals
+    ``sort_by(key)`` and has no duplicate key. Anything else (a call split over two
+    runs, ties, nulls, NaN) returns None, and so does a small table: sorting it costs
+    less than moving its short runs one by one.
+    """
+    rows = table.num_rows
+    if rows < max(min_rows, 2):
+        return None
+    run_column = table.column(key[0])
+    if run_column.null_count:
+        return None
+    starts_run = pc.not_equal(run_column.slice(1), run_column.slice(0, rows - 1))  # row i+1 starts a run
+    if len(key) > 1:
+        # Within a run, the rest of the key must increase strictly (lexicographically).
+        in_order = pc.or_(starts_run, _strictly_increasing(table, key[1:]))
+    else:
+        in_order = starts_run  # the key is the run column alone: one row per run
+    if not pc.all(pc.fill_null(in_order, False)).as_py():
+        return None
+    starts = pc.add(pc.indices_nonzero(starts_run), 1).to_pylist()
+    starts.insert(0, 0)
+    # One scalar per run: cheaper than a take over a column of many chunks.
+    run_keys = pa.array([run_column[i].as_py() for i in starts], run_column.type)
+    order = pc.sort_indices(run_keys).to_pylist()
+    sorted_keys = run_keys.take(pa.array(order, pa.int64()))
+    if len(sorted_keys) > 1 and not pc.all(pc.less(sorted_keys.slice(0, len(sorted_keys) - 1),
+                                                   sorted_keys.slice(1))).as_py():
+        return None  # some call has two runs: they would have to interleave
+    if order == list(range(len(order))):
+        return table
+    ends = [*starts[1:], rows]
+    return pa.concat_tables([table.slice(starts[i], ends[i] - starts[i]) for i in order])
+
+
+def _strictly_increasing(table: pa.Table, columns: tuple[str, ...]) -> pa.ChunkedArray:
+    """Per row i >= 1: is row i's tuple of ``columns`` greater than row i-1's (null if unknown)."""
+    rows = table.num_rows
+    greater = equal = None
+    for name in columns:
+        column = table.column(name)
+        before, after = column.slice(0, rows - 1), column.slice(1)
+        column_greater, column_equal = pc.greater(after, before), pc.equal(after, before)
+        if greater is None:
+            greater, equal = column_greater, column_equal
+        else:
+            greater = pc.or_(greater, pc.and_(equal, column_greater))
+            equal = pc.and_(equal, column_equal)
+    return greater
 
 
 def merge_day_into_month(
@@ -113,13 +179,17 @@ def check_unique(table_name: str, table: pa.Table, key: tuple[str, ...], presort
     )
 
 
-def call_ids_missing_from(table: pa.Table, required_ids: pa.Array) -> list[str]:
-    """Those of ``required_ids`` with no row in ``table`` (sorted, for messages)."""
-    present = pc.is_in(required_ids, value_set=pc.unique(table.column("call_id")))
+def call_ids_missing_from(table: pa.Table, required_ids: pa.Array, distinct: pa.Array | None = None) -> list[str]:
+    """Those of ``required_ids`` with no row in ``table`` (sorted, for messages).
+
+    ``distinct``: the table's distinct call_ids if the caller has them (hashing 1M ids costs).
+    """
+    ids = pc.unique(table.column("call_id")) if distinct is None else distinct
+    present = pc.is_in(required_ids, value_set=ids)
     return sorted(pc.filter(required_ids, pc.invert(present)).to_pylist())
 
 
-def call_ids_not_in(table: pa.Table, allowed_ids: pa.Array) -> list[str]:
-    """Distinct call_ids of ``table`` that are not in ``allowed_ids`` (sorted)."""
-    ids = pc.unique(table.column("call_id"))
+def call_ids_not_in(table: pa.Table, allowed_ids: pa.Array, distinct: pa.Array | None = None) -> list[str]:
+    """Distinct call_ids of ``table`` that are not in ``allowed_ids`` (sorted); ``distinct`` as above."""
+    ids = pc.unique(table.column("call_id")) if distinct is None else distinct
     return sorted(pc.filter(ids, pc.invert(pc.is_in(ids, value_set=allowed_ids))).to_pylist())

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import fsspec
 import pyarrow as pa
+import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
 
@@ -93,6 +94,29 @@ class Storage:
         except FileNotFoundError:
             return None
 
+    def read_ipc(self, path: str) -> pa.Table | None:
+        """An Arrow IPC file's table, or None if it does not exist.
+
+        Local files are memory-mapped: no copy, no decoding, and the pages stay valid
+        after the file is renamed over or deleted (POSIX keeps the inode while mapped).
+        """
+        try:
+            if self.is_local:
+                with pa.memory_map(path) as source:
+                    return ipc.open_file(source).read_all()
+            with self.fs.open(path, "rb") as f:
+                content = f.read()  # one GET; the table then references these bytes
+            return ipc.open_file(pa.py_buffer(content)).read_all()
+        except FileNotFoundError:
+            return None
+
+    def modified(self, path: str) -> float | None:
+        """Modification time in epoch seconds, or None where the filesystem has none."""
+        try:
+            return self.fs.modified(path).timestamp()
+        except (NotImplementedError, AttributeError, KeyError, FileNotFoundError):
+            return None
+
     def list_files(self, folder: str, suffix: str = "") -> list[str]:
         """Sorted file paths directly in ``folder`` (empty if it does not exist)."""
         try:
@@ -124,6 +148,15 @@ class Storage:
             table, f, compression=COMPRESSION, row_group_size=ROW_GROUP_SIZE, use_dictionary=text_columns,
         ))
 
+    def write_ipc_temp(self, final: str, table: pa.Table, compression: str | None = None) -> str:
+        """Write ``table`` as an Arrow IPC file (feather v2) under a temporary name next to ``final``."""
+        options = ipc.IpcWriteOptions(compression=compression)
+
+        def write(sink) -> None:
+            with ipc.new_file(sink, table.schema, options=options) as writer:
+                writer.write_table(table)
+        return self._write_temp(final, write)
+
     def write_bytes_temp(self, final: str, content: bytes) -> str:
         return self._write_temp(final, lambda f: f.write(content))
 
@@ -133,6 +166,9 @@ class Storage:
 
     def write_parquet_atomic(self, final: str, table: pa.Table) -> None:
         self.commit(self.write_parquet_temp(final, table), final)
+
+    def write_ipc_atomic(self, final: str, table: pa.Table, compression: str | None = None) -> None:
+        self.commit(self.write_ipc_temp(final, table, compression), final)
 
     def write_bytes_atomic(self, final: str, content: bytes) -> None:
         self.commit(self.write_bytes_temp(final, content), final)
@@ -160,13 +196,25 @@ class Storage:
         temp = self.temp_path(final)
         self.fs.makedirs(temp.rpartition("/")[0], exist_ok=True)
         try:
-            with self.fs.open(temp, "wb") as f:
-                write(f)
-                if self.is_local:
-                    # Without fsync a power cut after the rename can leave an empty file.
-                    f.flush()
-                    os.fsync(f.fileno())
+            if self.is_local:
+                # A native file: pyarrow writes its buffers without a Python call each.
+                with pa.OSFile(temp, "wb") as f:
+                    write(f)
+                # Without fsync a power cut after the rename can leave an empty file.
+                _fsync(temp)
+            else:
+                with self.fs.open(temp, "wb") as f:
+                    write(f)
         except BaseException:
             self.remove(temp)
             raise
         return temp
+
+
+def _fsync(path: str) -> None:
+    """Flush a closed local file to disk (see ``_write_temp``: rename after fsync)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

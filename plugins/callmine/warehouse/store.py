@@ -257,11 +257,13 @@ class Warehouse:
         ids = calls.column("call_id").combine_chunks()
 
         prepared = {"calls": conform("calls", calls, file_schema("calls"))}
+        distinct: dict[str, pa.Array] = {}  # call_ids per table, hashed once for both checks below
         for name in TABLES:
             if name == "calls":
                 continue
             table = conform(name, tables[name]) if name in tables else TABLES[name].empty_table()
-            strays = call_ids_not_in(table, ids)
+            distinct[name] = pc.unique(table.column("call_id"))
+            strays = call_ids_not_in(table, ids, distinct[name])
             if strays:
                 # Their old rows would not be removed, so they would duplicate.
                 raise SchemaError(f"{name}: rows for call_id(s) {strays[:5]} that are not in calls")
@@ -269,7 +271,7 @@ class Warehouse:
 
         completed = pc.filter(ids, pc.equal(calls.column("status").combine_chunks(), STATUS_COMPLETED))
         for name in REQUIRED_CHILDREN:
-            missing = call_ids_missing_from(prepared[name], completed)
+            missing = call_ids_missing_from(prepared[name], completed, distinct[name])
             if missing:
                 raise SchemaError(
                     f"{name}: completed call(s) {missing[:5]} have no rows; "
@@ -293,12 +295,19 @@ def _with_partition_date(name: str, table: pa.Table, call_date: dt.date) -> pa.T
 
 
 def _stored(name: str, table: pa.Table, call_date: dt.date) -> pa.Table:
-    """The stored shape: ``call_date`` set on every row (checked where the table has it), field ids."""
+    """The stored shape of a conformed table: ``call_date`` set on every row (checked where the table has it).
+
+    ``table`` is already conformed (types, required columns, domains) and ``call_date``
+    is now filled, so only the schema changes: no second ``conform`` pass.
+    """
     if PARTITION_COLUMN in table.schema.names:
         table = _with_partition_date(name, table, call_date)
     else:
-        table = table.append_column(PARTITION_COLUMN, pa.array([call_date] * table.num_rows, pa.date32()))
-    return conform(name, table, file_schema(name))
+        table = table.append_column(PARTITION_COLUMN, pa.repeat(pa.scalar(call_date, pa.date32()), table.num_rows))
+    stored = file_schema(name)
+    if table.schema.names != stored.names or table.schema.types != stored.types:
+        return conform(name, table, stored)  # not the case after conform; from_arrays would not check
+    return pa.Table.from_arrays(table.columns, schema=stored)
 
 
 def _pause_before_publish_for_tests() -> None:
