@@ -27,7 +27,9 @@ months), all per call and per speaker, times in seconds:
 
 Segments come in time order: ``build_transcript`` sorted and validated them once,
 so nothing here re-sorts. Segments whose end is before their start are treated as
-zero-length.
+zero-length. A call's metrics are computed column-wise with numpy (``_column_parts``);
+segments given out of start order take the per-segment path (``_scalar_parts``), with
+the same results for the same input as before.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ from collections import Counter, defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import numpy as np
+
 from callmine.transcript import Segments, Words
 
 INTERRUPTION_MIN_OVERLAP_S = 0.3
@@ -45,7 +49,7 @@ INTERRUPTION_MIN_OVERLAP_S = 0.3
 # and would flip the "> 0.3" rule. Differences below this are treated as equal.
 _TIME_EPSILON = 1e-9
 
-_SENTENCE_END = re.compile(r"[.!?]+")
+_TERMINATORS = frozenset(".!?")  # a run of these ends a sentence
 _WORD_CHAR = re.compile(r"\w")
 
 
@@ -83,24 +87,17 @@ def compute_speaker_metrics(
     Words of speakers that have no segment are ignored (there is no row to put
     them on).
     """
-    spans = _sorted_spans(segments)
-    speakers = sorted({span.speaker for span in spans})
-    speech = _speech_by_speaker(spans)
-    talk = {spk: sum(end - start for start, end in speech[spk]) for spk in speakers}
-    total_talk = sum(talk.values())
-    turns = _turns(spans)
-
-    word_counts = {spk: words.speaker.count(spk) for spk in speakers}  # a C loop per speaker (a few)
+    speakers = sorted(set(segments.speaker))
+    if not speakers:
+        return []
+    parts = _column_parts(segments, speakers) or _scalar_parts(segments, speakers)
+    talk, turn_counts, longest, interruptions, patience = parts
+    total_talk = sum(talk.values())  # in speaker order, as the contract's sum
+    word_counts = _word_counts(words, speakers)
     questions: Counter[str] = Counter()
     for speaker, text in zip(segments.speaker, segments.text):
         if "?" in text:  # count_questions is 0 without one; most segments have none
             questions[speaker] += count_questions(text)
-    interruptions = _count_interruptions(spans, speech)
-    patience = _mean_patience(turns)
-    turn_counts = Counter(turn.speaker for turn in turns)
-    longest: dict[str, float] = defaultdict(float)
-    for turn in turns:
-        longest[turn.speaker] = max(longest[turn.speaker], turn.end - turn.start)
 
     rows = []
     for spk in speakers:
@@ -123,18 +120,140 @@ def compute_speaker_metrics(
     return rows
 
 
+# talk_s, turns, longest monologue, interruptions, patience: each by speaker.
+_Parts = tuple[dict[str, float], Mapping[str, int], Mapping[str, float], Mapping[str, int], dict[str, float]]
+
+
+def _word_counts(words: Words, speakers: list[str]) -> dict[str, int]:
+    codes, keys = words.cached("speaker_code"), words.cached("speaker_keys")
+    if codes is None or keys is None:
+        return {spk: words.speaker.count(spk) for spk in speakers}  # a C loop per speaker (a few)
+    counts = dict(zip(keys.tolist(), np.bincount(codes, minlength=len(keys)).tolist()))
+    return {spk: counts.get(spk, 0) for spk in speakers}
+
+
+def _time_columns(segments: Segments) -> tuple[np.ndarray, np.ndarray] | None:
+    """float64 start/end when they are exact, finite and in start order, else None."""
+    if not len(segments.start) == len(segments.end) == len(segments.speaker):
+        return None  # ragged columns (built by hand): zip's truncation, as the per-segment path does
+    start, end = segments.cached("start"), segments.cached("end")
+    if start is None or end is None:  # segments built by hand: only plain numbers qualify
+        try:
+            start, end = np.asarray(segments.start), np.asarray(segments.end)
+        except (TypeError, ValueError, OverflowError):
+            return None
+        if start.ndim != 1 or end.ndim != 1 or start.dtype.kind not in "fiub" or end.dtype.kind not in "fiub":
+            return None  # None, strings...: the per-segment path behaves as it always did
+        start, end = start.astype(np.float64), end.astype(np.float64)
+        if not (np.abs(start).max() < _EXACT and np.abs(end).max() < _EXACT):  # NaN, inf, huge ints
+            return None
+    if (start[1:] < start[:-1]).any():
+        return None
+    return start, end
+
+
+_EXACT = 2.0**53  # every integer below this is exact as float64: numpy computes what Python does
+
+
+def _column_parts(segments: Segments, speakers: list[str]) -> _Parts | None:
+    """The metrics' time parts with numpy over the call's segments (None: use ``_scalar_parts``).
+
+    The same float operations as ``_scalar_parts``, per segment or interval, and sums
+    taken in the same order by Python's ``sum``, so the values are identical; it needs
+    segments in start order (what ``build_transcript`` makes), which one merge pass per
+    speaker relies on.
+    """
+    times = _time_columns(segments)
+    if times is None:
+        return None
+    start, end = times
+    end = np.where(end > start, end, start)  # ``max(start, end)``: a segment ending early has no length
+    code_of = {spk: i for i, spk in enumerate(speakers)}
+    code = np.fromiter(map(code_of.__getitem__, segments.speaker), np.int64, len(start))
+
+    talk: dict[str, float] = {}
+    speech: list[tuple[np.ndarray, np.ndarray]] = []  # per speaker: disjoint intervals, in time order
+    for i, spk in enumerate(speakers):
+        s, e = start[code == i], end[code == i]
+        reach = np.maximum.accumulate(e)  # in start order, the end of the speech each segment may join
+        opens = np.empty(len(s), dtype=bool)  # a segment starting after that end opens an interval
+        opens[0] = True
+        np.greater(s[1:], reach[:-1], out=opens[1:])
+        closes = np.empty(len(s), dtype=bool)  # ... and closes the one before
+        closes[-1] = True
+        closes[:-1] = opens[1:]
+        interval_start, interval_end = s[opens], reach[closes]
+        speech.append((interval_start, interval_end))
+        talk[spk] = sum((interval_end - interval_start).tolist())
+
+    turn_opens = np.empty(len(code), dtype=bool)  # a turn starts where the speaker changes
+    turn_opens[0] = True
+    np.not_equal(code[1:], code[:-1], out=turn_opens[1:])
+    firsts = np.flatnonzero(turn_opens)
+    turn_code, turn_start = code[firsts], start[firsts]
+    turn_end = np.maximum.reduceat(end, firsts)
+    length = turn_end - turn_start
+    gap = turn_start[1:] - turn_end[:-1]
+    gap = np.where(gap > 0.0, gap, 0.0)  # ``max(0.0, gap)``
+    turns: dict[str, int] = {}
+    longest: dict[str, float] = {}
+    patience: dict[str, float] = {}
+    for i, spk in enumerate(speakers):
+        own = turn_code == i
+        turns[spk] = int(np.count_nonzero(own))
+        longest[spk] = float(length[own].max())  # every speaker has a turn; lengths are >= 0.0
+        values = gap[own[1:]].tolist()  # gaps before the speaker's turns that follow another's
+        if values:
+            patience[spk] = sum(values) / len(values)
+
+    interrupting = np.zeros(len(start), dtype=bool)
+    for i, (interval_start, interval_end) in enumerate(speech):
+        # Speaker i's last interval that began strictly before each segment start; none: -inf.
+        k = np.searchsorted(interval_start, start, side="left")
+        overlap = np.minimum(np.concatenate(([-np.inf], interval_end))[k], end) - start
+        interrupting |= (overlap - INTERRUPTION_MIN_OVERLAP_S > _TIME_EPSILON) & (code != i)
+    interruptions = dict(zip(speakers, np.bincount(code[interrupting], minlength=len(speakers)).tolist()))
+    return talk, turns, longest, interruptions, patience
+
+
+def _scalar_parts(segments: Segments, speakers: list[str]) -> _Parts:
+    """The time parts one segment at a time: segments out of start order, or times numpy cannot copy exactly."""
+    spans = _sorted_spans(segments)
+    speech = _speech_by_speaker(spans)
+    talk = {spk: sum(end - start for start, end in speech[spk]) for spk in speakers}
+    turns = _turns(spans)
+    longest: dict[str, float] = defaultdict(float)
+    for turn in turns:
+        longest[turn.speaker] = max(longest[turn.speaker], turn.end - turn.start)
+    return (talk, Counter(turn.speaker for turn in turns), longest, _count_interruptions(spans, speech),
+            _mean_patience(turns))
+
+
 def count_questions(text: str) -> int:
-    """Sentences in ``text`` whose closing punctuation run contains ``?``."""
-    if "?" not in text:  # most segments: skip the regex
-        return 0
+    """Sentences in ``text`` whose closing punctuation run contains ``?``.
+
+    Only a run with a ``?`` can close a question, so this jumps from one ``?`` to the
+    next (``str.find``) and looks back to the sentence's start (the previous run), at C
+    speed, instead of walking every sentence.
+    """
     count = 0
-    sentence_start = 0
-    for end in _SENTENCE_END.finditer(text):
-        # Only '?' runs can add to the count, so decimals ("3.5") splitting a
-        # sentence in two never create a question.
-        if "?" in end.group() and _WORD_CHAR.search(text, sentence_start, end.start()):
+    sentence_start = 0  # where the sentence after the last ``?`` run starts
+    n = len(text)
+    i = text.find("?")
+    while i >= 0:
+        run_start = i
+        while run_start > sentence_start and text[run_start - 1] in _TERMINATORS:
+            run_start -= 1
+        # The sentence begins after the last terminator before its run (or where the previous ? run ended).
+        begin = 1 + max(sentence_start - 1, text.rfind(".", sentence_start, run_start),
+                        text.rfind("!", sentence_start, run_start), text.rfind("?", sentence_start, run_start))
+        if _WORD_CHAR.search(text, begin, run_start):  # a stray "?" is not a question
             count += 1
-        sentence_start = end.end()
+        run_end = i + 1
+        while run_end < n and text[run_end] in _TERMINATORS:
+            run_end += 1
+        sentence_start = run_end
+        i = text.find("?", run_end)
     return count
 
 
