@@ -21,7 +21,8 @@ Matching rules:
   between the words, but not "price, increase" (a comma or full stop usually
   separates clauses, not a phrase). In the file, "auto-renew" and "auto renew"
   are therefore the same term.
-- All terms compile into one regex (a prefix trie, see ``_trie_regex``).
+- All terms compile into one regex (a prefix trie, see ``_trie_regex``; on ASCII text it
+  is tried only where a term's first words start, see ``TrackerSet._ascii_matches``).
   Occurrences do not overlap; where terms start at one position the longest
   wins ("price increase" over "price"). Each occurrence is one hit per tracker
   listing the term (a term may sit in several trackers).
@@ -36,10 +37,12 @@ the segment start and ``word_idx`` is None.
 from __future__ import annotations
 
 import re
+from array import array
 from bisect import bisect_left, bisect_right
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from itertools import repeat
+from dataclasses import dataclass, field, fields
 from os import PathLike
 from pathlib import Path
 
@@ -51,7 +54,18 @@ from callmine.transcript import Segments, Words
 _SEPARATOR = r"[\s\-\u2010\u2011]+"  # whitespace, hyphen, Unicode (non-breaking) hyphen
 _SPLIT_TERM = re.compile(_SEPARATOR)
 _TOKEN = re.compile(r"\S*\w\S*")  # punctuation-only tokens ("-", ",") are not words
-_JOIN = "\x00"  # joins a call's segment texts for one regex scan (see TrackerSet._matches)
+# Joins a call's segment texts for one scan: not a word character, not a separator, in no term, so
+# no match crosses it and every text sees its ends as boundaries, as it would alone.
+_JOIN = "\x00"
+# ASCII characters as the regexes see them (built from ``re`` itself): \w, and \s (str.split's whitespace).
+_ASCII_WORD = np.array([re.match(r"\w", chr(c)) is not None for c in range(128)] + [False] * 128)
+_ASCII_SPACE = np.array([re.match(r"\s", chr(c)) is not None for c in range(128)] + [False] * 128)
+_PREFIX_MAX = 4  # characters of a term's first word that pick the positions worth a regex match
+_PAD = "\x00" * _PREFIX_MAX  # after a call's text: every run of word characters has _PREFIX_MAX after it
+_RUN_MASK = np.array([0, 0xFF, 0xFFFF, 0xFFFFFF, 0xFFFFFFFF], np.uint64)  # the run's characters of four
+_SHIFT = np.uint64(32)  # the run's length goes above its characters
+_PAIR_MIX = np.uint64(0x9E3779B97F4A7C15)  # a first run's code times this, xor the next run's
+_FOUND_MAX = 4096  # matched texts remembered with their trackers
 
 
 @dataclass(slots=True, frozen=True)
@@ -79,6 +93,10 @@ class TrackerSet:
     _ascii_pattern: re.Pattern[str] | None = field(init=False, repr=False)
     # Normalized term -> (tracker, term as written) for every tracker listing it.
     _targets: dict[str, list[tuple[str, str]]] = field(init=False, repr=False)
+    # Hashed run codes -> whether a term can start there (see _ascii_matches and _start_table).
+    _prefixes: np.ndarray | None = field(init=False, repr=False, compare=False)
+    # Matched text -> _targets_of(it), remembered: a call's hits repeat a few spellings.
+    _found: dict[str, list[tuple[str, str]]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.trackers = _validated(self.trackers, self.source)
@@ -96,9 +114,117 @@ class TrackerSet:
         # non-ASCII pattern letter to fold onto ASCII ones (like "ſ" onto "s"). Twice as fast.
         ascii_terms = all(key.isascii() and _JOIN not in key for key in self._targets)
         self._ascii_pattern = re.compile(body) if ascii_terms else None
+        # Where a match can start (see _ascii_matches); None: scan all of the text.
+        self._prefixes = None
+        if ascii_terms and all(_ASCII_WORD[ord(key[0])] for key in self._targets):
+            self._prefixes = _start_table(self._targets)
+        self._found = {}
 
     def find_hits(self, segments: Segments, words: Words) -> list[KeywordHit]:
         """All tracker hits in the call, in segment start order then text order."""
+        hits = self._ascii_hits(segments, words)
+        return self._general_hits(segments, words) if hits is None else hits
+
+    def _ascii_hits(self, segments: Segments, words: Words) -> list[KeywordHit] | None:
+        """``find_hits`` for ASCII text, scanned and located column-wise; None where it does not apply.
+
+        The same hits as ``_general_hits``: the same regex matches (tried only where a term can
+        start, see _ascii_matches), and the same word for each: the k-th word of its segment
+        when the segment has as many words as tokens (``_TOKEN``: runs of non-space characters
+        holding a word character) and the hit is in its k-th token. Tokens are counted on the
+        runs of word characters: a run starts a new token unless only non-space characters
+        separate it from the one before in its text.
+        """
+        texts = segments.text
+        try:
+            joined = _JOIN.join(texts)
+        except TypeError:  # a None text
+            texts = [text or "" for text in texts]
+            joined = _JOIN.join(texts)
+        if self._prefixes is None or not joined.isascii():
+            return None
+        seg_of_word = _segment_of_word(words)
+        if seg_of_word is None:
+            return None
+        low = joined.lower()
+        chars = np.frombuffer(f"{low}{_PAD}".encode("ascii"), np.uint8)  # padded: see _ascii_matches
+        word_char = _ASCII_WORD.take(chars)
+        edges = (word_char[1:] != word_char[:-1]).nonzero()[0] + 1  # runs of word characters: start, end, ...
+        if word_char[0]:
+            edges = np.concatenate(([0], edges))
+        run_start, run_end = edges[0::2], edges[1::2]  # (the padding ends the last run)
+        matches = self._ascii_matches(low, chars, run_start, run_end - run_start)
+        if not matches:
+            return []
+        lengths = np.fromiter(map(len, texts), np.int64, len(texts))
+        bounds = np.zeros(len(texts), np.int64)  # where each text starts in ``joined``
+        np.cumsum(lengths[:-1] + 1, out=bounds[1:])
+        at = np.array([match.start() for match in matches])
+        seg = np.searchsorted(bounds, at, "right") - 1
+        space = _ASCII_SPACE.take(chars)
+        space[bounds[1:] - 1] = True  # a joining NUL ends a token
+        token = np.cumsum(_new_tokens(space, run_start, run_end)) - 1  # each run's token, counted in the call
+        first_run = np.searchsorted(run_start, bounds[seg])
+        last_run = np.searchsorted(run_start, bounds[seg] + lengths[seg]) - 1  # >= first_run: a hit is a run
+        first_token = token[first_run]
+        n_tokens = token[last_run] - first_token + 1
+        rank = token[np.searchsorted(run_start, at)] - first_token
+        if len(seg_of_word):
+            order = np.argsort(seg_of_word, kind="stable")  # word_idx ascending within a segment
+            sorted_seg = seg_of_word[order]
+            first_word = np.searchsorted(sorted_seg, seg)
+            n_words = np.searchsorted(sorted_seg, seg, "right") - first_word
+            word = order[np.minimum(first_word + rank, len(order) - 1)]
+            word_idx = np.where(n_words == n_tokens, word, -1).tolist()
+        else:
+            word_idx = [-1] * len(matches)
+        seg_start, speaker, word_start = segments.start, segments.speaker, words.start
+        columns: list[tuple[str, str, str, float, int, int | None]] = []
+        for match, s, w in zip(matches, seg.tolist(), word_idx):
+            start_s = seg_start[s] if w < 0 else word_start[w]
+            if start_s is None:  # a word without a timing (the provider gave none): its segment's start
+                start_s = seg_start[s]
+            targets = self._found.get(matched := match.group())  # lowercased: _targets_of lowercases too
+            if targets is None:
+                if len(self._found) >= _FOUND_MAX:
+                    self._found.clear()
+                targets = self._found[matched] = self._targets_of(matched)
+            for tracker, term in targets:
+                columns.append((tracker, term, speaker[s], start_s, s, None if w < 0 else w))
+        return _keyword_hits(columns)
+
+    def _ascii_matches(self, low: str, chars: np.ndarray, run_start: np.ndarray,
+                       run_length: np.ndarray) -> list[re.Match[str]]:
+        """``_ascii_pattern.finditer(low)``, trying the regex only where a term can start.
+
+        A match starts a run of word characters (the regex's (?<!\\w), every term starting with
+        one), and that run is the term's leading word characters exactly (the next term
+        character, a separator or (?!\\w) ends it); for a first word that only starts phrases,
+        the next run is the second word's too (see _start_table). Codes are hashed: a
+        collision only tries the regex in vain. Skipping positions inside a match keeps
+        finditer's non-overlapping, leftmost order.
+        """
+        # Each run's first four characters, little-endian (``chars`` is padded), as _prefix_code.
+        quads = np.ndarray((len(chars) - _PREFIX_MAX,), "<u4", chars, 0, (1,))[run_start].astype(np.uint64)
+        length = run_length.astype(np.uint64)
+        code = quads & _RUN_MASK.take(np.minimum(length, _PREFIX_MAX)) | np.minimum(length, 63) << _SHIFT
+        pair = code * _PAIR_MIX
+        pair[:-1] ^= code[1:]  # the last run has none after it
+        table = self._prefixes
+        can_start = table.take(_hashed(code)) | table.take(_hashed(pair))  # type: ignore[union-attr]
+        matches: list[re.Match[str]] = []
+        end = 0
+        match = self._ascii_pattern.match  # type: ignore[union-attr]
+        for position in run_start[can_start].tolist():
+            if position >= end:
+                found = match(low, position)  # (?<!\\w) still sees the character before
+                if found is not None:
+                    matches.append(found)
+                    end = found.end()
+        return matches
+
+    def _general_hits(self, segments: Segments, words: Words) -> list[KeywordHit]:
+        """``find_hits`` for any text: per-match word location (see the module docstring)."""
         hits: list[KeywordHit] = []
         words_by_segment: Callable[[int], list[int]] | None = None  # built on first hit only
         located_seg = -1
@@ -120,29 +246,10 @@ class TrackerSet:
         return hits
 
     def _matches(self, texts: Sequence[str | None]) -> Iterator[tuple[int, int, str]]:
-        """``(segment index, offset in its text, matched text)`` for every match, in order.
-
-        One scan of the whole call where it can be exact: the texts joined by NUL (not a
-        word character, not a separator, in no term, so no match crosses it and every text
-        sees its ends as boundaries, as it would alone; a NUL inside a text acts the same in
-        both scans), lowercased when ASCII. Otherwise text by text.
-        """
-        joined = _JOIN.join([text or "" for text in texts])
-        pattern = self._ascii_pattern
-        if pattern is None or not joined.isascii():
-            for seg, text in enumerate(texts):
-                for match in self._pattern.finditer(text or ""):
-                    yield seg, match.start(), match.group()
-            return
-        bounds: list[int] = []  # where each text starts in ``joined``
-        at = 0
-        for text in texts:
-            bounds.append(at)
-            at += len(text or "") + 1
-        for match in pattern.finditer(joined.lower()):
-            start, end = match.span()
-            seg = bisect_right(bounds, start) - 1
-            yield seg, start - bounds[seg], joined[start:end]
+        """``(segment index, offset in its text, matched text)`` for every match, in order."""
+        for seg, text in enumerate(texts):
+            for match in self._pattern.finditer(text or ""):
+                yield seg, match.start(), match.group()
 
     def _targets_of(self, matched: str) -> list[tuple[str, str]]:
         targets = self._targets.get(_normalize(matched))
@@ -168,6 +275,88 @@ def load_trackers(path: str | PathLike[str]) -> TrackerSet:
     if not isinstance(data["trackers"], dict):
         raise ValueError(f"{path}: 'trackers' must map tracker names to lists of terms")
     return TrackerSet(data["trackers"], source=str(path))
+
+
+def _prefix_code(word: str) -> int:
+    """The code _ascii_matches computes for a run of word characters: the run ``word`` starts with.
+
+    Its first _PREFIX_MAX characters (little-endian bytes, 0 past the run) and above them its
+    length (63 for any longer).
+    """
+    run = re.match(r"\w*", word).group()  # type: ignore[union-attr]
+    code = sum(ord(char) << 8 * k for k, char in enumerate(run[:_PREFIX_MAX]))
+    return code | min(len(run), 63) << int(_SHIFT)
+
+
+def _start_table(keys: Iterable[str]) -> np.ndarray:
+    """Hashed run codes where a term can start: its first run's, or the first two runs' together.
+
+    A first word that is all word characters and only starts phrases whose second word starts
+    with one is followed, in a match, by separators and then that second word's leading run:
+    both runs must fit. Any other first word: its leading run alone.
+    """
+    by_first: dict[str, list[list[str]]] = defaultdict(list)
+    for key in keys:
+        words = key.split(" ")
+        by_first[words[0]].append(words)
+    codes = []
+    for first, phrases in by_first.items():
+        if re.fullmatch(r"\w+", first) and all(len(words) > 1 and re.match(r"\w", words[1]) for words in phrases):
+            mixed = _prefix_code(first) * int(_PAIR_MIX) % 2**64  # as numpy's uint64 wraps
+            codes += [mixed ^ _prefix_code(words[1]) for words in phrases]
+        else:
+            codes.append(_prefix_code(first))
+    table = np.zeros(1 << 16, bool)
+    table[_hashed(np.array(codes, np.uint64))] = True
+    return table
+
+
+# KeywordHit's fields in __init__'s order, each set through its slot (as the frozen __init__ does).
+_HIT_SLOTS = tuple(getattr(KeywordHit, hit_field.name).__set__ for hit_field in fields(KeywordHit))
+
+
+def _keyword_hits(rows: list[tuple[str, str, str, float, int, int | None]]) -> list[KeywordHit]:
+    """``[KeywordHit(*row) for row in rows]``, column by column: a third of the per-hit cost."""
+    hits = list(map(object.__new__, repeat(KeywordHit, len(rows))))
+    for set_slot, column in zip(_HIT_SLOTS, zip(*rows)):
+        deque(map(set_slot, hits, column), maxlen=0)
+    return hits
+
+
+def _segment_of_word(words: Words) -> np.ndarray | None:
+    """``words.segment_idx`` as int64: the transcript's own copy when it has one; None if not all ints."""
+    cached = getattr(words, "cached", None)  # build_transcript records a copy, where there is one
+    known = cached("segment_idx") if cached is not None else None
+    if known is not None and known.dtype == np.int64:
+        return known
+    try:  # array("q"): exact ints only (a float, a None or a huge int raises)
+        return np.frombuffer(array("q", words.segment_idx), np.int64)
+    except (TypeError, OverflowError):
+        return None
+
+
+def _hashed(codes: np.ndarray) -> np.ndarray:
+    """uint64 codes -> 16-bit hashes (Fibonacci hashing: the top bits of code * 2**64 / phi)."""
+    return (codes * _PAIR_MIX) >> np.uint64(48)
+
+
+def _new_tokens(space: np.ndarray, run_start: np.ndarray, run_end: np.ndarray) -> np.ndarray:
+    """Whether each run of word characters starts a token: a space between it and the run before.
+
+    Usually the character just before decides; else the characters back to the run before.
+    """
+    new = space[run_start - 1]  # the first run: no run before it, a token of its own (below)
+    rest = (~new).nonzero()[0]
+    rest = rest[rest > 0]
+    new[0] = True
+    position, stop = run_start[rest] - 2, run_end[rest - 1]
+    while len(rest):
+        live = position >= stop
+        rest, position, stop = rest[live], position[live], stop[live]
+        is_space = space[position]
+        new[rest[is_space]] = True
+        rest, position, stop = rest[~is_space], position[~is_space] - 1, stop[~is_space]
+    return new
 
 
 def _normalize(term: str) -> str:

@@ -5,18 +5,13 @@ per-segment ``sentiment`` / ``sentiment_score`` columns of every call, so it has
 cheap for hundreds of thousands of segments a day: the analyzer (it loads a
 ~7,500-word lexicon) is built once per process and shared, repeated texts ("Okay.",
 "Thank you.") are scored once (per call, or per batch with a shared ``cache``), and
-``compound`` is computed by ``_fast_compound_for``'s function.
-
-That function is VADER 3.3.2's ``polarity_scores(text)["compound"]`` re-stated for
-ASCII text, exactly (same values, same float operations in the same order), without the
-library's per-word overheads (re-lowercasing every word of the sentence for every
-lexicon word it scores, the per-character emoji loop, the ``pos``/``neu``/``neg``
-ratios we do not use). A text with no lexicon word is 0.0 after tokenizing alone: VADER
-only ever gives valence to lexicon words (boosters, negations, "no", "least", idioms,
-"but" and ``!``/``?`` emphasis all scale a lexicon word's valence or a non-zero sum).
-Non-ASCII texts (emoji are translated to lexicon words by VADER) and any other VADER
-version go through the library itself. ``tests/unit/insights/test_sentiment_fast_path.py``
-compares both on many texts.
+``compound`` is computed by ``callmine.insights.vader_fast``: VADER 3.3.2's
+``polarity_scores(text)["compound"]`` re-stated for ASCII text, exactly (same values,
+same float operations in the same order), for a call's new texts at once (one
+tokenization, then numpy; the rules only where they can act). Non-ASCII texts (emoji
+are translated to lexicon words by VADER) and any other VADER version go through the
+library itself. ``tests/unit/insights/test_sentiment_fast_path.py`` and
+``test_sentiment_batch.py`` compare both on many texts.
 
 Scores are VADER's own ``compound`` in [-1, 1], labelled with VADER's recommended
 thresholds (``>= 0.05`` positive, ``<= -0.05`` negative, else neutral). No domain
@@ -26,18 +21,19 @@ tuning here: a segment's column means "what VADER says about this text".
 from __future__ import annotations
 
 import math
-import re
-import string
 import threading
 from collections.abc import Callable, MutableMapping, Sequence
 from itertools import compress, repeat
+from operator import is_
 
 from callmine.insights.model import Sentiment
+from callmine.insights.vader_fast import fast_vader
 
 POSITIVE_AT = 0.05
 NEGATIVE_AT = -0.05
 _VADER_ALPHA = 15.0  # VADER's compound normalisation constant: x / sqrt(x^2 + alpha)
-_FAST_VADER_VERSION = "3.3.2"  # the release _fast_compound re-states; any other uses the library
+_FAST_VADER_VERSION = "3.3.2"  # the release vader_fast re-states; any other uses the library
+_BATCH_FROM = 16  # new texts in one call from which scoring them at once beats one by one
 
 _lock = threading.Lock()
 _analyzer = None
@@ -82,13 +78,25 @@ def _make_scorer(analyzer) -> Callable[[str], float]:
     lexicon = getattr(analyzer, "lexicon", None)
     if not genuine or type(analyzer) is not vs.SentimentIntensityAnalyzer or not isinstance(lexicon, dict):
         return library  # a stand-in (tests) or another VADER: exactly what it says
-    fast = _fast_compound_for(lexicon, vs)
+    fast = fast_vader(lexicon, vs)
     if fast is None:
         return library
+    one, many_ascii = fast.one, fast.many
 
     def score(text: str) -> float:
-        return fast(text) if text.isascii() else library(text)
+        return one(text) if text.isascii() else library(text)
 
+    def many(keys: list[str]) -> list[float]:
+        """``score`` of each stripped text ("" is 0.0): the ASCII ones as one batch."""
+        if all(keys) and "".join(keys).isascii():  # the usual call: one batch, nothing to sort out
+            return many_ascii(keys)
+        scores = [library(key) if key and not key.isascii() else 0.0 for key in keys]
+        at = [k for k, key in enumerate(keys) if key and key.isascii()]
+        for k, value in zip(at, many_ascii([keys[k] for k in at])):
+            scores[k] = value
+        return scores
+
+    score.many = many  # type: ignore[attr-defined]  # score_texts' batch entry
     return score
 
 
@@ -110,15 +118,42 @@ def score_texts(texts: Sequence[str], cache: MutableMapping[str, float] | None =
     """
     compound = _compound_scorer()
     seen: MutableMapping[str, float] = {} if cache is None else cache
-    scores: list[float] = []
-    for text in texts:
-        key = (text or "").strip()
-        score = seen.get(key)
-        if score is None:
-            score = compound(key) if key else 0.0
-            seen[key] = score
-        scores.append(score)
-    return [label_for(s) for s in scores], scores
+    try:
+        keys = list(map(str.strip, texts))
+    except TypeError:  # a None (or other non-str) text: the general form
+        keys = [(text or "").strip() for text in texts]
+    scores: list[float | None] = list(map(seen.get, keys))
+    # C-level loops from here on: a call has hundreds of segments, a batch hundreds of thousands.
+    missing = list(dict.fromkeys(compress(keys, map(is_, scores, repeat(None)))))
+    if missing:
+        many = getattr(compound, "many", None)
+        if many is None or len(missing) < _BATCH_FROM:
+            fresh = [compound(key) if key else 0.0 for key in missing]
+        else:
+            fresh = many(missing)
+        if type(seen) is dict:  # the usual cache: it keeps what it is given
+            seen.update(zip(missing, fresh))
+            scores = list(map(seen.__getitem__, keys))
+        else:
+            new = dict(zip(missing, fresh))
+            seen.update(new)
+            scores = list(map(new.get, keys, scores))  # the new score, else the cached one
+    return list(map(_LABELS.__getitem__, scores)), scores  # type: ignore[arg-type]  # no None left
+
+
+class _Labels(dict):
+    """compound -> ``label_for(compound)``, memoized: VADER rounds compounds, so few distinct ones."""
+
+    __slots__ = ()
+
+    def __missing__(self, score: float) -> Sentiment:
+        if len(self) >= 1 << 15:  # a scorer that does not round: stay small
+            self.clear()
+        self[score] = label = label_for(score)
+        return label
+
+
+_LABELS = _Labels()
 
 
 def shift_compound(compound: float, valence: float) -> float:
@@ -132,198 +167,3 @@ def shift_compound(compound: float, valence: float) -> float:
     c = max(-0.9999, min(0.9999, compound))
     raw = c * math.sqrt(_VADER_ALPHA / (1.0 - c * c)) + valence
     return raw / math.sqrt(raw * raw + _VADER_ALPHA)
-
-
-# --- VADER 3.3.2 compound, re-stated ---------------------------------------------------------------
-
-
-_WORD_CACHE_MAX = 1 << 17  # distinct tokens remembered per process (a few MB at most)
-
-
-class _VaderWords(dict):
-    """Lowercased token -> VADER's word for it (``SentiText._strip_punc_if_word``), memoized."""
-
-    __slots__ = ()
-
-    def __missing__(self, token: str) -> str:
-        stripped = token.strip(string.punctuation)
-        word = stripped if len(stripped) > 2 else token
-        if len(self) >= _WORD_CACHE_MAX:
-            self.clear()
-        self[token] = word
-        return word
-
-
-def _fast_compound_for(lexicon: dict[str, float], vs) -> Callable[[str], float] | None:  # noqa: C901
-    """``text -> polarity_scores(text)["compound"]`` for ASCII ``text``, with ``lexicon`` and ``vs``'s rules.
-
-    None if the lexicon breaks an assumption below (a word of valence 0): use the library.
-
-    ``valence`` is, line by line, the library's ``sentiment_valence`` with its
-    ``scalar_inc_dec`` / ``_negation_check`` / ``_special_idioms_check`` / ``_least_check``,
-    on words lowercased once. For ASCII text, lowercasing and punctuation stripping commute
-    and stripping keeps ``isupper()``, so the lowered text's tokens are VADER's lowered words.
-
-    Most lexicon words have no rule word near them; their valence is the lexicon's (plus
-    the ALL-CAPS emphasis), which is what ``valence`` computes for them too: every rule
-    needs a booster, a negation, one of a few function words (``rule_words``) within
-    three words before it or as the word itself, a word with "n't", or two words of a
-    multi-word idiom / dampener side by side (``pairs``); otherwise each step adds 0.0
-    or leaves the valence alone (lexicon valences are never 0, so adding 0.0 is exact).
-    Those lexicon words keep their lexicon valence; the others go through ``valence``.
-    """
-    booster = vs.BOOSTER_DICT
-    negate = frozenset(vs.NEGATE)
-    special = vs.SPECIAL_CASES
-    n_scalar, c_incr = vs.N_SCALAR, vs.C_INCR
-    normalize = vs.normalize
-    but_check = vs.SentimentIntensityAnalyzer._but_check
-    amplify_ep = vs.SentimentIntensityAnalyzer._amplify_ep
-    amplify_qm = vs.SentimentIntensityAnalyzer._amplify_qm
-    vader_words = _VaderWords()
-    # Words that can score: lexicon words that are not boosters (polarity_scores skips those).
-    scoring = {w: v for w, v in lexicon.items() if w not in booster}
-    if any(v == 0 for v in scoring.values()):  # pragma: no cover - the shortcut relies on non-zero valences
-        return None
-    # Words whose presence (as the word or up to three before it) can change a lexicon word's valence.
-    rule_words = frozenset(booster) | negate | {
-        "no", "or", "nor", "never", "so", "this", "without", "doubt", "least", "at", "very", "kind", "of",
-    }
-    # Adjacent word pairs of the multi-word idioms and dampeners: no pair in the text, no idiom.
-    multi = [k.split() for k in list(special) + list(booster) if " " in k]
-    pairs = sorted({f"{a} {b}" for words in multi for a, b in zip(words, words[1:])})
-    pair_search = re.compile("|".join(map(re.escape, pairs))).search
-    scoring_words = scoring.keys()
-    zeros = repeat(0)  # endless: map(scoring.get, words, zeros) is scoring.get(word, 0) per word
-
-    def negated(word: str) -> bool:  # vs.negated([word]) for a lowercased word
-        return word in negate or "n't" in word
-
-    def valence(i: int, words: list[str], raw: list[str] | None, is_cap_diff: bool) -> float:
-        """``sentiment_valence`` for the lexicon word ``words[i]`` (``raw``: the original-case tokens)."""
-        item = words[i]
-        last = len(words) - 1
-        valence = lexicon[item]
-        if item == "no" and i != last and words[i + 1] in lexicon:
-            valence = 0.0
-        if (i > 0 and words[i - 1] == "no") or (i > 1 and words[i - 2] == "no") \
-                or (i > 2 and words[i - 3] == "no" and words[i - 1] in ("or", "nor")):
-            valence = lexicon[item] * n_scalar
-        if is_cap_diff and raw[i].isupper():  # type: ignore[index]
-            if valence > 0:
-                valence += c_incr
-            else:
-                valence -= c_incr
-        for start_i in range(0, 3):
-            if i > start_i:
-                j = i - (start_i + 1)
-                before = words[j]
-                if before in lexicon:
-                    continue
-                # scalar_inc_dec
-                s = 0.0
-                if before in booster:
-                    s = booster[before]
-                    if valence < 0:
-                        s *= -1
-                    if is_cap_diff and raw[j].isupper():  # type: ignore[index]
-                        if valence > 0:
-                            s += c_incr
-                        else:
-                            s -= c_incr
-                if start_i == 1 and s != 0:
-                    s = s * 0.95
-                if start_i == 2 and s != 0:
-                    s = s * 0.9
-                valence = valence + s
-                # _negation_check
-                if start_i == 0:
-                    if negated(words[i - 1]):
-                        valence = valence * n_scalar
-                elif start_i == 1:
-                    if words[i - 2] == "never" and (words[i - 1] == "so" or words[i - 1] == "this"):
-                        valence = valence * 1.25
-                    elif words[i - 2] == "without" and words[i - 1] == "doubt":
-                        pass
-                    elif negated(words[i - 2]):
-                        valence = valence * n_scalar
-                else:
-                    w1, w2, w3 = words[i - 1], words[i - 2], words[i - 3]
-                    if w3 == "never" and (w2 == "so" or w2 == "this") or (w1 == "so" or w1 == "this"):
-                        valence = valence * 1.25
-                    elif w3 == "without" and (w2 == "doubt" or w1 == "doubt"):
-                        pass
-                    elif negated(w3):
-                        valence = valence * n_scalar
-                    # _special_idioms_check
-                    onezero = f"{w1} {item}"
-                    twoonezero = f"{w2} {w1} {item}"
-                    twoone = f"{w2} {w1}"
-                    threetwoone = f"{w3} {w2} {w1}"
-                    threetwo = f"{w3} {w2}"
-                    for seq in (onezero, twoonezero, twoone, threetwoone, threetwo):
-                        if seq in special:
-                            valence = special[seq]
-                            break
-                    if last > i:
-                        zeroone = f"{item} {words[i + 1]}"
-                        if zeroone in special:
-                            valence = special[zeroone]
-                    if last > i + 1:
-                        zeroonetwo = f"{item} {words[i + 1]} {words[i + 2]}"
-                        if zeroonetwo in special:
-                            valence = special[zeroonetwo]
-                    for n_gram in (threetwoone, threetwo, twoone):
-                        if n_gram in booster:
-                            valence = valence + booster[n_gram]
-        # _least_check
-        if i > 1 and words[i - 1] not in lexicon and words[i - 1] == "least":
-            if words[i - 2] != "at" and words[i - 2] != "very":
-                valence = valence * n_scalar
-        elif i > 0 and words[i - 1] not in lexicon and words[i - 1] == "least":
-            valence = valence * n_scalar
-        return valence
-
-    def compound(text: str) -> float:
-        text = text.strip()
-        low = text.lower()
-        words = list(map(vader_words.__getitem__, low.split()))
-        if scoring_words.isdisjoint(words):
-            return 0.0  # every valence is 0: sum 0, no emphasis, normalize(0.0) == 0.0 (also for no words)
-        n = len(words)
-        # polarity_scores' loop: 0 for boosters and words outside the lexicon, the lexicon's valence
-        # for the rest as a start (then the rules, where any can apply).
-        sentiments: list[float] = list(map(scoring.get, words, zeros))
-        raw: list[str] | None = None  # original-case tokens, for isupper(), when needed
-        upper: list[int] = []  # indices of ALL-CAPS tokens
-        is_cap_diff = False
-        if low != text:  # some upper-case letter
-            raw = text.split()
-            upper = list(compress(range(n), map(str.isupper, raw)))
-            is_cap_diff = 0 < len(upper) < n  # allcap_differential
-        if "n't" in low or not rule_words.isdisjoint(words) or pair_search(" ".join(words)) is not None:
-            all_rules = "n't" in low or pair_search(" ".join(words)) is not None
-            last = n - 1
-            for i in [i for i, v in enumerate(sentiments) if v]:
-                item = words[i]
-                if item == "kind" and i < last and words[i + 1] == "of":
-                    sentiments[i] = 0  # "kind of" is a dampener, not a lexicon word
-                elif all_rules or item in rule_words or not rule_words.isdisjoint(words[max(i - 3, 0):i]) \
-                        or (is_cap_diff and raw[i].isupper()):  # type: ignore[index]
-                    sentiments[i] = valence(i, words, raw, is_cap_diff)
-        elif is_cap_diff:
-            for i in upper:
-                if sentiments[i]:
-                    sentiments[i] = valence(i, words, raw, is_cap_diff)
-        if "but" in words:
-            sentiments = but_check(words, sentiments)
-        sum_s = float(sum(sentiments))
-        if "!" in text or "?" in text:  # else the emphasis is 0.0, and adding it changes nothing
-            punct_emph_amplifier = amplify_ep(text) + amplify_qm(text)
-            if sum_s > 0:
-                sum_s += punct_emph_amplifier
-            elif sum_s < 0:
-                sum_s -= punct_emph_amplifier
-        return round(normalize(sum_s), 4)
-
-    return compound
