@@ -165,11 +165,13 @@ class _SegmentRows:
 
     def add(self, call_id: str, seg: Segments, speaker_labels: list[str | None], sentiment: list[str],
             sentiment_score: list[float]) -> None:
+        # Everything that can raise comes first: a call that fails leaves no rows behind.
+        channel = pa.array(seg.channel, pa.int32())
+        cached = seg.cached("start"), seg.cached("end")
         self.call_ids.append(call_id)
         self.counts.append(len(seg))
         self.speaker += seg.speaker
-        self.channel.append(pa.array(seg.channel, pa.int32()))
-        cached = seg.cached("start"), seg.cached("end")
+        self.channel.append(channel)
         self.start.append(seg.start if cached[0] is None else cached[0])
         self.end.append(seg.end if cached[1] is None else cached[1])
         self.text += seg.text
@@ -182,20 +184,45 @@ class _SegmentRows:
             return None
         counts = np.array(self.counts, dtype=np.int64)
         firsts = np.cumsum(counts) - counts
-        table = pa.table({
-            "call_id": pa.array(self.call_ids, pa.string()).take(np.repeat(np.arange(len(counts)), counts)),
-            "segment_idx": (np.arange(len(self.speaker)) - np.repeat(firsts, counts)).astype(np.int32),
-            "speaker": self.speaker,
-            "channel": pa.concat_arrays(self.channel),
-            "start_s": _float_column(self.start),
-            "end_s": _float_column(self.end),
-            "text": self.text,
-            "speaker_label": self.speaker_label,
-            "sentiment": self.sentiment,
-            "sentiment_score": pa.array(self.sentiment_score, pa.float64()),
-        })
+        try:
+            table = pa.table({
+                "call_id": pa.array(self.call_ids, pa.string()).take(np.repeat(np.arange(len(counts)), counts)),
+                "segment_idx": (np.arange(len(self.speaker)) - np.repeat(firsts, counts)).astype(np.int32),
+                "speaker": self.speaker,
+                "channel": pa.concat_arrays(self.channel),
+                "start_s": _float_column(self.start),
+                "end_s": _float_column(self.end),
+                "text": self.text,
+                "speaker_label": self.speaker_label,
+                "sentiment": self.sentiment,
+                "sentiment_score": pa.array(self.sentiment_score, pa.float64()),
+            })
+        except (pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
+            self._raise_for_call(exc)  # only on failure: which call's value was bad
+            raise
         self._clear()
         return table
+
+    def _raise_for_call(self, exc: Exception) -> None:
+        """Re-raise ``exc`` naming the first call whose segment values do not convert, if one does not."""
+        firsts = np.cumsum(self.counts).tolist()
+        columns = {"speaker": (self.speaker, pa.string()), "text": (self.text, pa.string()),
+                   "speaker_label": (self.speaker_label, pa.string()), "sentiment": (self.sentiment, pa.string()),
+                   "sentiment_score": (self.sentiment_score, pa.float64())}
+        for i, (call_id, count) in enumerate(zip(self.call_ids, self.counts)):
+            lo = firsts[i] - count
+            pieces = {name: (values[lo:lo + count], kind) for name, (values, kind) in columns.items()}
+            pieces["start_s"], pieces["end_s"] = (self.start[i], pa.float64()), (self.end[i], pa.float64())
+            for name, (values, kind) in pieces.items():
+                try:
+                    pa.array(values, kind)
+                except (pa.ArrowException, TypeError, ValueError, OverflowError) as bad:
+                    message = f"segments of call {call_id}, column {name}: {bad}"
+                    try:
+                        named = type(exc)(message)
+                    except Exception:  # an exception type that takes other arguments
+                        named = ValueError(message)
+                    raise named from exc
 
 
 def _float_column(pieces: list[np.ndarray | list[float]]) -> pa.Array | np.ndarray:

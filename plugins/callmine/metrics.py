@@ -39,6 +39,7 @@ from bisect import bisect_left
 from collections import Counter, defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -90,7 +91,9 @@ def compute_speaker_metrics(
     speakers = sorted(set(segments.speaker))
     if not speakers:
         return []
-    parts = _column_parts(segments, speakers) or _scalar_parts(segments, speakers)
+    parts = _column_parts(segments, speakers)
+    if parts is None:
+        parts = _scalar_parts(segments, speakers)
     talk, turn_counts, longest, interruptions, patience = parts
     total_talk = sum(talk.values())  # in speaker order, as the contract's sum
     word_counts = _word_counts(words, speakers)
@@ -120,8 +123,14 @@ def compute_speaker_metrics(
     return rows
 
 
-# talk_s, turns, longest monologue, interruptions, patience: each by speaker.
-_Parts = tuple[dict[str, float], Mapping[str, int], Mapping[str, float], Mapping[str, int], dict[str, float]]
+class _Parts(NamedTuple):
+    """The metrics' time parts, each by speaker (``_column_parts`` / ``_scalar_parts``)."""
+
+    talk: dict[str, float]  # talk_s
+    turns: Mapping[str, int]
+    longest: Mapping[str, float]  # longest monologue
+    interruptions: Mapping[str, int]
+    patience: dict[str, float]  # only speakers with a gap before a turn of theirs
 
 
 def _word_counts(words: Words, speakers: list[str]) -> dict[str, int]:
@@ -213,7 +222,7 @@ def _column_parts(segments: Segments, speakers: list[str]) -> _Parts | None:
         overlap = np.minimum(np.concatenate(([-np.inf], interval_end))[k], end) - start
         interrupting |= (overlap - INTERRUPTION_MIN_OVERLAP_S > _TIME_EPSILON) & (code != i)
     interruptions = dict(zip(speakers, np.bincount(code[interrupting], minlength=len(speakers)).tolist()))
-    return talk, turns, longest, interruptions, patience
+    return _Parts(talk, turns, longest, interruptions, patience)
 
 
 def _scalar_parts(segments: Segments, speakers: list[str]) -> _Parts:
@@ -225,8 +234,8 @@ def _scalar_parts(segments: Segments, speakers: list[str]) -> _Parts:
     longest: dict[str, float] = defaultdict(float)
     for turn in turns:
         longest[turn.speaker] = max(longest[turn.speaker], turn.end - turn.start)
-    return (talk, Counter(turn.speaker for turn in turns), longest, _count_interruptions(spans, speech),
-            _mean_patience(turns))
+    return _Parts(talk, Counter(turn.speaker for turn in turns), longest, _count_interruptions(spans, speech),
+                  _mean_patience(turns))
 
 
 def count_questions(text: str) -> int:

@@ -37,7 +37,7 @@ def sort_segments(segments: Segments, times: tuple[np.ndarray, np.ndarray] | Non
     ordered = segments if reorder is None else Segments(
         *(reorder(col) for col in (segments.start, segments.end, segments.text, segments.speaker, segments.channel))
     )
-    ordered._arrays.clear()
+    ordered.clear_cached()
     if times is not None:
         record_arrays(ordered, start=times[0], end=times[1])
     return ordered

@@ -66,6 +66,14 @@ class Segments:
         """
         return _cached(self._arrays, name, len(self.start))
 
+    def drop_cached(self, name: str) -> None:
+        """Forget the cached copy of ``name`` (its column was changed)."""
+        self._arrays.pop(name, None)
+
+    def clear_cached(self) -> None:
+        """Forget every cached copy."""
+        self._arrays.clear()
+
 
 @dataclass(slots=True)
 class Words:
@@ -94,12 +102,25 @@ class Words:
         """
         return _cached(self._arrays, name, len(self.start))
 
+    def drop_cached(self, name: str) -> None:
+        """Forget the cached copy of ``name`` (its column was changed)."""
+        self._arrays.pop(name, None)
+
+    def clear_cached(self) -> None:
+        """Forget every cached copy."""
+        self._arrays.clear()
+
 
 def record_arrays(columns: Segments | Words, **arrays: np.ndarray) -> None:
-    """Keep numpy copies of ``columns``' columns for ``cached``; read-only, as the columns never change."""
+    """Keep numpy copies of ``columns``' columns for ``cached``, as read-only views.
+
+    The columns never change after ``build_transcript``, so neither may their copies; the
+    view leaves the caller's own array (e.g. ``WordArrays.confidence``) writable.
+    """
     for name, array in arrays.items():
-        array.flags.writeable = False
-        columns._arrays[name] = array
+        view = array.view()
+        view.flags.writeable = False
+        columns._arrays[name] = view
 
 
 def _cached(arrays: dict[str, np.ndarray], name: str, n: int) -> np.ndarray | None:
@@ -254,7 +275,7 @@ def _clip_ends(columns: Segments | Words, duration_s: float) -> None:
     ends = columns.cached("end")
     if ends is None or type(duration_s) not in (float, int) or abs(duration_s) >= _EXACT_INTEGERS:
         columns.end[:] = [None if e is None else min(e, duration_s) for e in columns.end]
-        columns._arrays.pop("end", None)
+        columns.drop_cached("end")
         return
     over = duration_s < ends  # ``min(e, d)`` is ``d`` exactly when ``d < e``
     if over.any():
@@ -345,7 +366,7 @@ def _untimed(diarization: Diarization, segments: Segments, speaker_labels: dict[
     for key in set(segments.speaker):
         if not _CANONICAL.fullmatch(key):
             raise TranscriptError(f"speaker key {key!r} is not canonical (ch0.. or speaker_0..)")
-    segments._arrays.clear()  # no times to cache (and none left from an earlier build)
+    segments.clear_cached()  # no times to cache (and none left from an earlier build)
     return Transcript(
         text=text if text is not None else " ".join(segments.text), diarization=diarization, segments=segments,
         words=_token_words(segments), audio_seconds=audio_seconds, original_speakers=dict(speaker_labels or {}),

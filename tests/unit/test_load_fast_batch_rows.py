@@ -11,6 +11,7 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from callmine.batch_rows import BatchRows
@@ -72,3 +73,34 @@ def test_normalized_transcripts_carry_the_cached_columns(day) -> None:
     for name in ("start", "end", "confidence", "segment_idx", "speaker_code"):
         assert t.words.cached(name) is not None, name
     assert t.segments.cached("start") is not None
+
+
+def _rows() -> BatchRows:
+    return BatchRows(SETTINGS, load_trackers(ROOT / "include/trackers/default.yaml"), ingested_at=INGESTED)
+
+
+def test_a_call_with_a_bad_channel_leaves_no_segment_rows(day) -> None:
+    good, bad = day.recordings[0], day.recordings[1]
+    expected = _rows()
+    expected.add_completed(good, "job", normalize_pyai_result(day.docs[good.call_id], good.diarization), 1.0, {})
+    rows = _rows()
+    rows.add_completed(good, "job", normalize_pyai_result(day.docs[good.call_id], good.diarization), 1.0, {})
+    t = normalize_pyai_result(day.docs[bad.call_id], bad.diarization)
+    t.segments.channel[-1] = "not a channel"
+    with pytest.raises((pa.ArrowInvalid, pa.ArrowTypeError)):
+        rows.add_completed(bad, "job", t, 1.0, {})
+    assert rows.tables()["segments"].equals(expected.tables()["segments"])
+
+
+def test_a_bad_segment_value_names_its_call(day) -> None:
+    rows = _rows()
+    bad = day.recordings[2]
+    for rec in day.recordings[:4]:
+        t = normalize_pyai_result(day.docs[rec.call_id], rec.diarization)
+        if rec is bad:  # a label that is not text: only the batch's conversion sees it
+            t = Transcript(text=t.text, diarization=t.diarization, segments=t.segments, words=t.words,
+                           audio_seconds=t.audio_seconds, subtitle_urls=t.subtitle_urls,
+                           original_speakers={key: 7 for key in t.speakers})
+        rows.add_completed(rec, "job", t, 1.0, {})
+    with pytest.raises((pa.ArrowInvalid, pa.ArrowTypeError), match=f"call {bad.call_id}, column speaker_label"):
+        rows.tables()

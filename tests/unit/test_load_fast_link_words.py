@@ -12,7 +12,7 @@ import random
 import numpy as np
 import pytest
 
-from callmine.normalize import link_words, reorder_lists
+from callmine.normalize import link_words, reorder_lists, sort_segments
 from callmine.transcript import Segments, SpeakerCodes, Words
 
 
@@ -127,6 +127,34 @@ def test_cached_column_is_dropped_when_the_list_changed_length() -> None:
     words = link_words(segments, [1.0], [1.5], ["a"], ["ch0"], [None], times=(np.array([1.0]), np.array([1.5])))
     words.start.append(2.0)
     assert words.cached("start") is None
+
+
+def test_caching_leaves_the_callers_arrays_writable() -> None:
+    segments = Segments([0.0], [5.0], ["a b"], ["ch0"], [0])
+    start, end, confidence = np.array([2.0, 1.0]), np.array([2.5, 1.5]), np.array([0.9, 0.8])
+    words = link_words(segments, [2.0, 1.0], [2.5, 1.5], ["b", "a"], ["ch0", "ch0"], [0.9, 0.8],
+                       times=(start, end), confidence_array=confidence)
+    assert not words.cached("confidence").flags.writeable
+    assert confidence.flags.writeable and start.flags.writeable and end.flags.writeable
+    sorted_times = (np.array([0.0]), np.array([5.0]))
+    sort_segments(segments, sorted_times)
+    assert all(a.flags.writeable for a in sorted_times)
+
+
+def test_cached_copies_can_be_dropped_and_cleared() -> None:
+    segments = Segments([0.0], [5.0], ["a"], ["ch0"], [0])
+    words = link_words(segments, [1.0], [1.5], ["a"], ["ch0"], [None], times=(np.array([1.0]), np.array([1.5])))
+    words.drop_cached("start")
+    words.drop_cached("no such column")
+    assert words.cached("start") is None and words.cached("end") is not None
+    words.clear_cached()
+    assert words.cached("end") is None and words.cached("segment_idx") is None
+    ordered = sort_segments(segments, (np.array([0.0]), np.array([5.0])))
+    assert ordered.cached("start") is not None
+    ordered.drop_cached("start")
+    assert ordered.cached("start") is None and ordered.cached("end") is not None
+    ordered.clear_cached()
+    assert ordered.cached("end") is None
 
 
 @pytest.mark.parametrize("in_place", [False, True])

@@ -11,6 +11,7 @@ IGNORECASE regex, words grouped in a dict).
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import pytest
@@ -137,6 +138,24 @@ def test_hits_built_column_by_column_equal_hits_built_by_init() -> None:
     assert hits == [KeywordHit(*row) for row in rows]
     assert [hash(hit) for hit in hits] == [hash(KeywordHit(*row)) for row in rows]
     assert trackers_module._keyword_hits([]) == []
+
+
+
+def test_keyword_hit_has_nothing_the_column_by_column_construction_would_skip() -> None:
+    """``_keyword_hits`` makes hits with ``object.__new__`` and sets each slot from a 6-column row:
+    no ``__post_init__`` may run, no default or factory may fill a field the row does not give,
+    and no other state may exist. Change KeywordHit, and ``_keyword_hits`` must change too."""
+    hit_fields = dataclasses.fields(KeywordHit)
+    # The rows' columns, in __init__'s order: every field is given, so no default is used.
+    assert [f.name for f in hit_fields] == ["tracker", "term", "speaker", "start_s", "segment_idx", "word_idx"]
+    assert all(f.init and f.default_factory is dataclasses.MISSING for f in hit_fields)
+    assert not hasattr(KeywordHit, "__post_init__")
+    assert KeywordHit.__slots__ == tuple(f.name for f in hit_fields)  # no state beyond the fields
+    assert KeywordHit.__dataclass_params__.frozen  # equality/hash as the dataclass defines them
+    row = ("pricing", "price", "ch0", 1.5, 3, None)
+    (hit,) = trackers_module._keyword_hits([row])
+    assert not hasattr(hit, "__dict__") and not hasattr(KeywordHit(*row), "__dict__")
+    assert all(getattr(hit, f.name) == getattr(KeywordHit(*row), f.name) for f in hit_fields)
 
 
 def test_phrase_first_words_alone_are_not_tried_but_phrases_are_found() -> None:

@@ -30,7 +30,10 @@ def test_stage_is_idempotent_per_batch(wh: Warehouse):
     staged = wh.staged_tables("run1")
     for name in ("calls", "segments", "words"):
         assert staged[name].num_rows == batch[name].num_rows
-    assert all(f.endswith(".arrow") for f in staged_files(wh))  # no temp file left behind
+    files = staged_files(wh)  # one attempt's files and its commit marker, no temp file left behind
+    assert [f for f in files if f.endswith(".json")] == ["_staging/run1/_batches/b0.json"]
+    assert all(f.endswith(".arrow") for f in files if not f.endswith(".json"))
+    assert len({f.rsplit(".", 2)[-2] for f in files if f.endswith(".arrow")}) == 1
 
 
 def test_restaging_a_batch_replaces_all_its_tables(wh: Warehouse):

@@ -1,9 +1,8 @@
-"""Staged batch files: Arrow IPC, legacy Parquet batches, and which one a batch is read from."""
+"""Staged batch files: Arrow IPC, schema trust, and legacy Parquet batches."""
 
 from __future__ import annotations
 
 import datetime as dt
-import os
 import uuid
 from pathlib import Path
 
@@ -15,7 +14,8 @@ import pytest
 from callmine.warehouse import TABLES, SchemaError, Warehouse
 from callmine.warehouse.conform import conform
 from callmine.warehouse.layout import staging_dir
-from callmine.warehouse.staging import BATCH_SUFFIX, LEGACY_SUFFIX, STAGED_MARK
+from callmine.warehouse.staged_batches import Attempt, commit, committed_attempt
+from callmine.warehouse.staging import LEGACY_SUFFIX, STAGED_MARK
 from callmine.warehouse.synthetic import make_day
 
 DAY = dt.date(2024, 3, 5)
@@ -28,6 +28,18 @@ def wh(tmp_path: Path) -> Warehouse:
 
 def staged_path(wh: Warehouse, table: str, batch: str, suffix: str, run_key: str = "run1") -> Path:
     return Path(wh.storage.path(staging_dir(run_key, table), batch + suffix))
+
+
+def committed_path(wh: Warehouse, table: str, batch: str, run_key: str = "run1") -> str:
+    """The file of ``table`` that the batch's commit marker names."""
+    return committed_attempt(wh.storage, run_key, batch).files(wh.storage, run_key, batch)[table]
+
+
+def commit_foreign(wh: Warehouse, table: str, content: pa.Table, batch: str = "b0") -> None:
+    """A staged file ``stage`` did not write, committed as the batch's only table."""
+    attempt = Attempt.new({table: content.num_rows})
+    write_ipc(Path(attempt.files(wh.storage, "run1", batch)[table]), content)
+    commit(wh.storage, "run1", batch, attempt)
 
 
 def stage_legacy(wh: Warehouse, batch: str, tables: dict[str, pa.Table], run_key: str = "run1") -> None:
@@ -52,8 +64,8 @@ def test_staged_files_are_marked_arrow_ipc_in_the_table_schema(wh: Warehouse):
     batch = make_day(DAY, n_calls=2)
     wh.stage("run1", "b0", batch)
     for name in ("calls", "segments", "words", "speaker_metrics", "keyword_hits"):
-        path = staged_path(wh, name, "b0", BATCH_SUFFIX)
-        with pa.memory_map(str(path)) as source:
+        path = committed_path(wh, name, "b0")
+        with pa.memory_map(path) as source:
             table = ipc.open_file(source).read_all()
         assert table.schema.equals(TABLES[name].with_metadata(STAGED_MARK), check_metadata=True)
         assert table.num_rows == batch[name].num_rows
@@ -99,35 +111,20 @@ def test_restaging_a_batch_replaces_the_previous_staged_rows(wh: Warehouse):
     assert ids == ["retry-20240305-00000", "retry-20240305-00001"]
 
 
-def test_a_newer_legacy_write_wins_the_whole_batch(wh: Warehouse):
-    # A worker of the old release re-staged b0 after a new one, without keyword_hits:
-    # the IPC keyword_hits file must not come back.
-    wh.stage("run1", "b0", make_day(DAY, n_calls=3, prefix="new"))
-    stage_legacy(wh, "b0", {n: t for n, t in make_day(DAY, n_calls=2, prefix="old").items() if n != "keyword_hits"})
-    later = staged_path(wh, "calls", "b0", BATCH_SUFFIX).stat().st_mtime + 10
-    os.utime(staged_path(wh, "calls", "b0", LEGACY_SUFFIX), (later, later))
-    staged = wh.staged_tables("run1")
-    assert staged["calls"].column("call_id").to_pylist() == ["old-20240305-00000", "old-20240305-00001"]
-    assert staged["keyword_hits"].num_rows == 0
-    assert wh.staged_batch("run1", "b0")["keyword_hits"].num_rows == 0
-
-
-def test_ipc_wins_when_both_formats_are_equally_new(wh: Warehouse):
-    # A crash between writing the IPC files and removing the Parquet ones.
+def test_a_committed_batch_outranks_its_legacy_parquet_files(wh: Warehouse):
+    # A crash between the new marker and removing the Parquet files: the marker wins.
     stage_legacy(wh, "b0", make_day(DAY, n_calls=3, prefix="old"))
     wh.stage("run1", "b0", make_day(DAY, n_calls=2, prefix="new"))
     stage_legacy(wh, "b0", make_day(DAY, n_calls=3, prefix="old"))
-    now = staged_path(wh, "calls", "b0", BATCH_SUFFIX).stat().st_mtime
-    for path in Path(wh.uri).rglob("*.*"):
-        os.utime(path, (now, now))
     assert wh.staged_tables("run1")["calls"].column("call_id").to_pylist() == [
         "new-20240305-00000", "new-20240305-00001"]
+    assert wh.staged_batch("run1", "b0")["calls"].num_rows == 2
 
 
 def test_a_staged_file_with_another_schema_is_conformed_not_trusted(wh: Warehouse):
     words = make_day(DAY, n_calls=1)["words"]  # int32 indexes, nullable call_id: not the exact schema
     wide = words.set_column(1, "word_idx", words.column("word_idx").cast(pa.int64()))
-    write_ipc(staged_path(wh, "words", "b0", BATCH_SUFFIX), wide.replace_schema_metadata(STAGED_MARK))
+    commit_foreign(wh, "words", wide.replace_schema_metadata(STAGED_MARK))
     staged = wh.staged_tables("run1")["words"]
     assert staged.schema.equals(TABLES["words"], check_metadata=True)
     assert staged.column("word_idx").to_pylist() == words.column("word_idx").to_pylist()
@@ -135,7 +132,7 @@ def test_a_staged_file_with_another_schema_is_conformed_not_trusted(wh: Warehous
 
 def test_an_unmarked_staged_file_in_the_exact_schema_is_still_validated(wh: Warehouse):
     bad = pa.Table.from_pylist([{"call_id": "a", "status": "weird"}], schema=TABLES["calls"])
-    write_ipc(staged_path(wh, "calls", "b0", BATCH_SUFFIX), bad)
+    commit_foreign(wh, "calls", bad)
     with pytest.raises(SchemaError, match="status"):
         wh.staged_tables("run1")
 
@@ -143,7 +140,7 @@ def test_an_unmarked_staged_file_in_the_exact_schema_is_still_validated(wh: Ware
 def test_a_marked_staged_file_with_an_unknown_column_is_refused(wh: Warehouse):
     calls = conform("calls", make_day(DAY, n_calls=1)["calls"])
     extra = calls.append_column("surprise", pa.array([1])).replace_schema_metadata(STAGED_MARK)
-    write_ipc(staged_path(wh, "calls", "b0", BATCH_SUFFIX), extra)
+    commit_foreign(wh, "calls", extra)
     with pytest.raises(SchemaError, match="surprise"):
         wh.staged_tables("run1")
 
@@ -154,7 +151,7 @@ def test_an_object_store_warehouse_stages_compressed_ipc_that_loads():
     try:
         batch = make_day(DAY, n_calls=20, segments_per_call=20, words_per_segment=20)
         wh.stage("run1", "b0", batch)
-        path = wh.storage.path(staging_dir("run1", "words"), "b0" + BATCH_SUFFIX)
+        path = committed_path(wh, "words", "b0")
         plain = pa.BufferOutputStream()
         with ipc.new_file(plain, TABLES["words"]) as writer:
             writer.write_table(conform("words", batch["words"]))

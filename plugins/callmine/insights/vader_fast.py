@@ -368,8 +368,9 @@ def fast_vader(lexicon: dict[str, float], vs) -> FastVader | None:  # noqa: C901
         owner = np.searchsorted(ends, scored)  # text of each scored word
         values = table.valence.take(ids.take(scored))
         before = flags.take(scored[:, None] - _BACK, mode="wrap") & _BACK_BITS
-        ruled = before.any(axis=1) | ((own_flags & _KIND | own_flags & _NO & (flags.take(scored + 1) >> 1)) != 0)
-        ruled |= idiom[owner] | ((own_flags & _UPPER) != 0) & cap_diff[owner]  # _LEX == _NO << 1: "no" + word
+        no_then_lexicon = ((own_flags & _NO) != 0) & ((flags.take(scored + 1) & _LEX) != 0)  # "no" + word
+        ruled = before.any(axis=1) | ((own_flags & _KIND) != 0) | no_then_lexicon
+        ruled |= idiom[owner] | ((own_flags & _UPPER) != 0) & cap_diff[owner]
         if ruled.any():
             values[ruled] = ruled_valences(raw, ids, scored[ruled], owner[ruled], starts, ends, cap_diff, idiom, table)
         buts = special[(kinds & _BUT) != 0]

@@ -4,7 +4,8 @@
                                                             sorted by (call_date, key)
     <root>/<table>/call_month=0000-00/part-0.parquet        no rows: the table's current schema
                                                             (sorts first: DuckDB binds the view to it)
-    <root>/_staging/<run_key>/<table>/<batch>.arrow         per-run scratch area (Arrow IPC)
+    <root>/_staging/<run_key>/<table>/<batch>.<token>.arrow per-run scratch area (Arrow IPC, one token per attempt)
+    <root>/_staging/<run_key>/_batches/<batch>.json         a batch's commit marker (names its attempt's files)
     <root>/_locks/<YYYY-MM>.lock                            month write locks (local roots)
     <root>/subtitles/call_date=YYYY-MM-DD/<call_id>.<fmt>   SRT / VTT files
     <root>/callmine.duckdb                                  DuckDB catalog (local only)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -18,6 +19,12 @@ from callmine.warehouse.schema import PARTITION_COLUMN, SPECS
 
 # Below this, sort_by is cheap (calls, speaker_metrics, keyword_hits: a few ms at most).
 SMALL_TABLE_ROWS = 32_768
+# Reordering runs pays only for long runs (words, segments: hundreds of rows per call);
+# below this many rows per run on average, sort_by is cheaper than joining the slices.
+MIN_RUN_ROWS = 16
+# Runs averaging at least this many rows are joined as slices, shorter ones gathered by
+# one take (a slice costs a few µs whatever its length; a take ~20 ns per row).
+SLICE_RUN_ROWS = 512
 
 
 class DuplicateKeyError(ValueError):
@@ -61,8 +68,13 @@ def merge_partition_table(
     return MergedTable(merged, kept=kept.num_rows, removed=removed, added=incoming.num_rows)
 
 
-def sort_call_runs(table: pa.Table, key: tuple[str, ...], min_rows: int = SMALL_TABLE_ROWS) -> pa.Table | None:
-    """``table`` sorted by ``key`` (zero-copy slices), or None if it needs a full sort.
+def sort_call_runs(
+    table: pa.Table,
+    key: tuple[str, ...],
+    min_rows: int = SMALL_TABLE_ROWS,
+    min_run_rows: int = MIN_RUN_ROWS,
+) -> pa.Table | None:
+    """``table`` sorted by ``key`` by moving whole runs, or None if it needs a full sort.
 
     Rows arrive as one contiguous run per call (a batch builds a call's rows together,
     and the month's kept rows are sorted), each run already in key order; only the runs
@@ -70,16 +82,22 @@ def sort_call_runs(table: pa.Table, key: tuple[str, ...], min_rows: int = SMALL_
     vectorised neighbour compares instead of a sort and a gather of every row. Returned
     only if every key is strictly greater than the previous one, so the result equals
     ``sort_by(key)`` and has no duplicate key. Anything else (a call split over two
-    runs, ties, nulls, NaN) returns None, and so does a small table: sorting it costs
-    less than moving its short runs one by one.
+    runs, ties, nulls, NaN) returns None, and so does a table where it does not pay:
+    a small one, or one whose runs average fewer than ``min_run_rows`` rows (one row
+    per call: ``calls``, ``call_insights``; a few: ``speaker_metrics``), where finding
+    and moving that many runs costs about what sorting does. Long runs are joined as
+    zero-copy slices, shorter ones gathered with one ``take``.
     """
     rows = table.num_rows
-    if rows < max(min_rows, 2):
-        return None
+    if rows < max(min_rows, 2) or (len(key) < 2 and min_run_rows > 1):
+        return None  # a one-column key means one row per run
     run_column = table.column(key[0])
     if run_column.null_count:
         return None
     starts_run = pc.not_equal(run_column.slice(1), run_column.slice(0, rows - 1))  # row i+1 starts a run
+    runs = pc.sum(starts_run).as_py() + 1
+    if runs * max(min_run_rows, 1) > rows:
+        return None
     if len(key) > 1:
         # Within a run, the rest of the key must increase strictly (lexicographically).
         in_order = pc.or_(starts_run, _strictly_increasing(table, key[1:]))
@@ -87,19 +105,27 @@ def sort_call_runs(table: pa.Table, key: tuple[str, ...], min_rows: int = SMALL_
         in_order = starts_run  # the key is the run column alone: one row per run
     if not pc.all(pc.fill_null(in_order, False)).as_py():
         return None
-    starts = pc.add(pc.indices_nonzero(starts_run), 1).to_pylist()
-    starts.insert(0, 0)
-    # One scalar per run: cheaper than a take over a column of many chunks.
-    run_keys = pa.array([run_column[i].as_py() for i in starts], run_column.type)
-    order = pc.sort_indices(run_keys).to_pylist()
-    sorted_keys = run_keys.take(pa.array(order, pa.int64()))
-    if len(sorted_keys) > 1 and not pc.all(pc.less(sorted_keys.slice(0, len(sorted_keys) - 1),
-                                                   sorted_keys.slice(1))).as_py():
+    # The first row of each run, in one vectorised filter (chunk by chunk, no scalar reads).
+    first_of_run = pa.chunked_array([pa.array([True]), *starts_run.chunks], pa.bool_())
+    run_keys = pc.filter(run_column, first_of_run).combine_chunks()
+    order = pc.sort_indices(run_keys)
+    sorted_keys = run_keys.take(order)
+    if runs > 1 and not pc.all(pc.less(sorted_keys.slice(0, runs - 1), sorted_keys.slice(1))).as_py():
         return None  # some call has two runs: they would have to interleave
-    if order == list(range(len(order))):
+    order_np = order.to_numpy()
+    if (order_np == np.arange(runs)).all():
         return table
-    ends = [*starts[1:], rows]
-    return pa.concat_tables([table.slice(starts[i], ends[i] - starts[i]) for i in order])
+    starts = np.empty(runs + 1, np.int64)
+    starts[0], starts[runs] = 0, rows
+    starts[1:runs] = pc.indices_nonzero(starts_run).to_numpy() + 1
+    lengths = np.diff(starts)[order_np]
+    starts = starts[order_np]
+    if runs * SLICE_RUN_ROWS <= rows:  # few long runs: join zero-copy slices
+        return pa.concat_tables([table.slice(start, length)
+                                 for start, length in zip(starts.tolist(), lengths.tolist())])
+    # Many runs: one gather, row indices built run by run in numpy (each slice costs ~µs).
+    shift = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
+    return table.take(pa.array(np.arange(rows, dtype=np.int64) + shift))
 
 
 def _strictly_increasing(table: pa.Table, columns: tuple[str, ...]) -> pa.ChunkedArray:
