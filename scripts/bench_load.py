@@ -23,6 +23,9 @@ words/s and callmine within 1.3x of the floor (issue 10).
   ``Warehouse.replace_calls`` into a fresh temporary warehouse. Not included: HTTP,
   subtitle files, the DuckDB catalog refresh of ``pipeline.load_day``.
 
+Both run with Arrow's system allocator, as the stage and load tasks do
+(``callmine.arrow_memory``: with mimalloc the merge alternates between two speeds).
+
 Variants run interleaved (floor, callmine, floor, callmine...) ``--repeats`` times
 after a small warm-up; best and median are printed, with per-stage wall seconds and
 process CPU seconds (CPU is the steadier number when other processes compete for the
@@ -59,6 +62,7 @@ from typing import Any, TextIO
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from callmine.arrow_memory import use_system_allocator
 import callmine.batch_rows as batch_rows_module
 from callmine.batch_rows import BatchRows
 from callmine.providers.pyai_result import normalize_pyai_result
@@ -453,10 +457,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.calls < 1 or args.words_per_call < 1 or args.repeats < 1 or args.batch_size < 1:
         parser.error("--calls, --words-per-call, --repeats and --batch-size must be >= 1")
 
+    # As the stage and load tasks do (callmine.arrow_memory); the floor runs in this
+    # process too, so both variants use the same allocator.
+    use_system_allocator()
     t0 = time.perf_counter()
     day = make_day(args.calls, args.words_per_call, args.seed)
     print(f"generated in {time.perf_counter() - t0:.1f} s; python {sys.version.split()[0]}, "
-          f"pyarrow {pa.__version__}; batch size {args.batch_size}; {args.repeats} interleaved repeat(s)")
+          f"pyarrow {pa.__version__} ({pa.default_memory_pool().backend_name} allocator); "
+          f"batch size {args.batch_size}; {args.repeats} interleaved repeat(s)")
 
     # Warm-up on a few calls (lazy imports, first-call costs in Arrow), not reported.
     warm = Day(day.recordings[: min(4, args.calls)], day.job_ids, day.docs, 0, 0, 0)

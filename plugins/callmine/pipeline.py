@@ -13,6 +13,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from callmine.arrow_memory import use_system_allocator
 from callmine.discovery import find_recordings_of_dates
 from callmine.insights.analyzers import analyzer_identity
 from callmine.config import resolve_uri
@@ -134,6 +135,7 @@ def load_day(settings: RunSettings, planned: list[dict[str, Any]] | None = None)
     as failed and retryable, with the reason the failing step left. Recordings picked up
     from earlier days (lookback) load into their own ``call_date`` partitions.
     """
+    use_system_allocator()  # before the first large buffer (callmine.arrow_memory says why)
     warehouse_uri = resolve_uri(settings.warehouse_uri)
     warehouse = Warehouse(warehouse_uri)
     staged = warehouse.staged_tables(settings.run_key)

@@ -40,10 +40,12 @@ class StageBatchOperator(BaseOperator):
 
     @records_failure("stage", lambda op: op.wait_result["submission"]["batch"])
     def execute(self, context: Any) -> dict[str, Any]:
+        from callmine.arrow_memory import use_system_allocator
         from callmine.batch_rows import BatchRows
         from callmine.trackers import load_trackers
         from callmine.warehouse import Warehouse
 
+        use_system_allocator()  # before the first large buffer (callmine.arrow_memory says why)
         submission = self.wait_result["submission"]
         batch = Batch.from_dict(submission["batch"])
         settings = batch.settings
