@@ -10,10 +10,10 @@ Three shapes behind one small async interface:
   ``file://<shared-dir>``, typically an NFS/EFS mount or a volume every engine
   mounts): uploads go to ``<root>/audio/<job>_<name>`` and the job row keeps the relative
   key ``audio/<job>_<name>`` (hosts may mount the folder at different paths); the worker
-  writes into a private work dir of the engine that runs the job
-  (``<data-dir>/work/<job>.<attempt>``) and the engine publishes the files to
-  ``<root>/results/<job>/`` (temporary name, then rename) before it marks the job
-  completed. A worker orphaned by a dead engine can therefore never write into the shared
+  writes into a private work dir of the engine that runs the job (the ``work``
+  folder of its data dir, one ``<job>.<attempt>`` folder per run) and the engine
+  publishes the files to ``<root>/results/<job>/`` (temporary name, then rename)
+  before it marks the job completed. A worker orphaned by a dead engine can therefore never write into the shared
   results of a job another engine took over.
 - ``FsspecStorage(url, data_dir)`` (any other URL fsspec knows: ``s3://bucket/prefix`` with
   s3fs, ``gs://``...; credentials from the environment, e.g. the standard AWS variables
