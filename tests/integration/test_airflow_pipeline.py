@@ -87,9 +87,12 @@ def query(env, sql):
 
 
 def snapshot(env):
-    """Every table's rows for the day (minus load timestamps), in key order."""
+    """Every table's rows for the day (minus load timestamps), in key order.
+
+    ``env["s3_options"]``, when present: the object store holding the warehouse.
+    """
     out = {}
-    with connect(env["warehouse"]) as con:
+    with connect(env["warehouse"], env.get("s3_options")) as con:
         for table, key in TABLE_KEYS.items():
             exclude = " EXCLUDE (ingested_at)" if table == "calls" else ""
             out[table] = con.execute(

@@ -24,7 +24,7 @@ import pytest
 from callmine.warehouse import connect
 from tests.fake_pyai import FakeConfig, FakePyAIServer
 from tests.integration.celery_deployment import WORKERS, CeleryDeployment, celery_deployment
-from tests.integration.test_airflow_pipeline import DAG_ID, DAY, TABLE_KEYS, clear_and_wait, make_archive
+from tests.integration.test_airflow_pipeline import DAG_ID, DAY, TABLE_KEYS, clear_and_wait, make_archive, snapshot
 from tests.s3_server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, create_bucket, s3_env, start_s3
 
 pytestmark = pytest.mark.integration
@@ -82,18 +82,6 @@ def day_run(env):
 def query(env, sql):
     with connect(env["warehouse"], env["s3_options"]) as con:
         return con.execute(sql).fetchall()
-
-
-def snapshot(env):
-    """Every table's rows for the day (minus load timestamps), in key order."""
-    out = {}
-    with connect(env["warehouse"], env["s3_options"]) as con:
-        for table, key in TABLE_KEYS.items():
-            exclude = " EXCLUDE (ingested_at)" if table == "calls" else ""
-            out[table] = con.execute(
-                f"SELECT *{exclude} FROM {table} WHERE call_date = DATE '{DAY}' ORDER BY {key}"
-            ).fetchall()
-    return out
 
 
 def task_instances(deployment: CeleryDeployment, run_id: str) -> list[tuple]:

@@ -122,19 +122,3 @@ def test_cached_arrays_match_the_transcript_lists_after_clipping() -> None:
                 cached = columns.cached(name)
                 if cached is not None:
                     assert cached.tolist() == getattr(columns, name), name
-
-
-@pytest.mark.parametrize(("channels", "labels"), [
-    ([0, 1, 0, 1], [None] * 4),
-    ([None] * 4, ["speaker_0", "speaker_1", 0, "A"]),
-    ([None] * 3, [None] * 3),
-    ([], []),
-    ([0, None, 1], [None, "B", None]),
-    ([0, None, 1, None], ["x", 0, None, None]),
-    ([None, 2], [None, None]),
-    ([None, None], ["0", 0]),
-    ([3000, 1], [None, None]),
-    ([None] * 7, ["a", "b", "c", "d", "e", "f", "a"]),
-])
-def test_speaker_codes_give_the_keys_of_speaker_keys(channels: list, labels: list) -> None:
-    assert pyai_result._speaker_codes(channels, labels).tolist() == pyai_result._speaker_keys(channels, labels)

@@ -114,7 +114,8 @@ def _reference_speaker_keys(channels: list, labels: list) -> list:
     return out
 
 
-@pytest.mark.parametrize(("channels", "labels"), [
+# Stereo, mono, mixed, empty, channels beyond the small-int fast path, many labels.
+SPEAKER_COLUMNS = [
     ([0, 1, 0, 1], [None] * 4),
     ([None] * 4, ["speaker_0", "speaker_1", 0, "A"]),
     ([None] * 3, [None] * 3),
@@ -123,6 +124,16 @@ def _reference_speaker_keys(channels: list, labels: list) -> list:
     ([0, None, 1, None], ["x", 0, None, None]),
     ([None, 2], [None, None]),
     ([None, None], ["0", 0]),
-])
+    ([3000, 1], [None, None]),
+    ([None] * 7, ["a", "b", "c", "d", "e", "f", "a"]),
+]
+
+
+@pytest.mark.parametrize(("channels", "labels"), SPEAKER_COLUMNS)
 def test_speaker_keys_match_the_per_item_rule(channels: list, labels: list) -> None:
     assert pyai_result._speaker_keys(channels, labels) == _reference_speaker_keys(channels, labels)
+
+
+@pytest.mark.parametrize(("channels", "labels"), SPEAKER_COLUMNS)
+def test_speaker_codes_give_the_keys_of_speaker_keys(channels: list, labels: list) -> None:
+    assert pyai_result._speaker_codes(channels, labels).tolist() == pyai_result._speaker_keys(channels, labels)
