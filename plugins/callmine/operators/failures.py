@@ -62,7 +62,5 @@ def read_failure(warehouse: Any, run_key: str, batch_id: str) -> dict[str, Any] 
     from callmine.warehouse.staging import JSON_DIR
 
     path = warehouse.storage.path(staging_dir(run_key, JSON_DIR), failure_name(batch_id) + ".json")
-    if not warehouse.storage.exists(path):
-        return None
-    with warehouse.storage.fs.open(path, "rb") as handle:
-        return json.load(handle)
+    content = warehouse.storage.read_bytes(path)
+    return None if content is None else json.loads(content)

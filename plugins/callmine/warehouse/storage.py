@@ -110,12 +110,12 @@ class Storage:
         Read into memory, not memory-mapped: a mapped file that another host replaces or
         deletes on a shared network mount kills the reader (SIGBUS), and the copy costs
         about 50 ms per million staged words (one read into one buffer, no decoding). The
-        buffer comes from the system allocator: in Arrow's default pool, one buffer this
-        size made the merge that follows 0.12 s slower per million words (bench_load.py).
+        buffer comes from the default pool, which the stage and load tasks make the system
+        allocator (``callmine.arrow_memory`` says why).
         """
         try:
             if self.is_local:
-                with pa.OSFile(path, "rb", memory_pool=pa.system_memory_pool()) as f:
+                with pa.OSFile(path, "rb") as f:
                     content = f.read_buffer()  # one read; the table references this buffer
             else:
                 with self.fs.open(path, "rb") as f:
